@@ -1,0 +1,39 @@
+# pipewatch: `make run` starts the whole system on embedded defaults; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench clean
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "pipewatch needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip wheel
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/python scripts/run.py
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+
+# Tests need PostgreSQL and Redis (defaults: the local ones); pytest's exit code 5 (no tests) fails.
+test: lint
+	@export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"; \
+	export REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/15}"; \
+	export PROMETHEUS_MULTIPROC_DIR="$$(mktemp -d)"; \
+	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; rm -rf "$$PROMETHEUS_MULTIPROC_DIR"; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+bench: $(VENV)/.installed-dev
+	@for script in bench/*.py; do echo "== $$script" >&2; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""anomaly's admin."""
+
+from __future__ import annotations

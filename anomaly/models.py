@@ -1,0 +1,3 @@
+"""anomaly's tables."""
+
+from __future__ import annotations

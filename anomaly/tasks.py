@@ -1,0 +1,3 @@
+"""anomaly's Celery tasks: thin adapters over services."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""anomaly's API routes, mounted under /api/v1/."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

@@ -1,0 +1,290 @@
+"""Django settings for pipewatch, read from the environment only (django-environ).
+
+Every variable is listed with its default and meaning in README.md ("Configuration").
+Bad values fail loudly here (django-environ raises) or in the system checks in core/checks.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A boolean variable that fails loudly on anything but true/false (django-environ reads typos as False)."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is not a boolean: use true or false")
+
+
+# The one known-insecure key: dev only. core/checks.py refuses it in production.
+DEV_SECRET_KEY = "pipewatch-dev-insecure-secret-key-do-not-use-in-production"  # noqa: S105
+
+PIPEWATCH_ENV = env.str("PIPEWATCH_ENV", default="dev")
+DEBUG = env_bool("DEBUG", default=PIPEWATCH_ENV == "dev")
+# Unset, the dev key stands in so every command still loads; check pipewatch.E002 refuses it in production.
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+VAR_DIR = Path(env.str("PIPEWATCH_VAR_DIR", default=str(BASE_DIR / "var")))
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_URL = "/static/"
+# The admin's and Swagger's static files are served by the app itself (whitenoise), in dev and prod.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Prometheus multiprocess mode: every process (gunicorn workers, Celery prefork children, the bridge)
+# writes its samples to files here and /metrics aggregates them. prometheus-client reads the variable
+# when it is first imported, so it is set here, before any app imports it.
+PROMETHEUS_MULTIPROC_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "corsheaders",
+    "django_celery_beat",
+    "core",
+    "ingest",
+    "sensors",
+    "anomaly",
+    "forecasting",
+    "monitoring",
+]
+
+MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "core.urls"
+WSGI_APPLICATION = "core.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _process_name() -> str:
+    """A short name for this process, shown in PostgreSQL's pg_stat_activity and in log file names."""
+    if name := os.environ.get("PIPEWATCH_PROCESS"):
+        return name
+    argv = [Path(sys.argv[0]).name, *sys.argv[1:2]] if sys.argv else ["python"]
+    return "-".join(argv)[:40]
+
+
+PROCESS_NAME = _process_name()
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'pipewatch.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = f"pipewatch:{PROCESS_NAME}"
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    # SQLite (the embedded default) is shared by several processes: wait for locks instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "pipewatch",
+        # A dead Redis must not take the API down: cache misses instead of 500s (throttling fails open).
+        "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+    }
+}
+DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Seoul")
+USE_I18N = True
+USE_TZ = True
+
+# Production hardening; harmless in dev because they only apply when DEBUG is off.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = not DEBUG and PIPEWATCH_ENV == "prod"
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+
+# --- Logging: `time | level | logger | message`; with LOG_DIR, one file per process, rotated daily, 7 kept.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_DIR = env.str("LOG_DIR", default="")
+_log_handlers: dict[str, dict[str, object]] = {
+    "console": {"class": "logging.StreamHandler", "formatter": "line"},
+}
+if LOG_DIR:
+    Path(LOG_DIR).mkdir(parents=True, exist_ok=True)
+    _log_handlers["file"] = {
+        "class": "logging.handlers.TimedRotatingFileHandler",
+        "formatter": "line",
+        "filename": str(Path(LOG_DIR) / f"{PROCESS_NAME}.log"),
+        "when": "midnight",
+        "backupCount": 7,
+        "encoding": "utf-8",
+    }
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s | %(levelname)s | %(name)s | %(message)s"},
+    },
+    "handlers": _log_handlers,
+    "root": {"handlers": list(_log_handlers), "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "celery": {"level": LOG_LEVEL},
+    },
+}
+
+# --- REST API
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttles.AnonThrottle", "core.api.throttles.UserThrottle"],
+    "EXCEPTION_HANDLER": "core.api.errors.json_exception_handler",
+}
+# Read on every request by core.api.throttles, so they can be changed without a restart of the class cache.
+API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="120/min")
+API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="3000/min")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "pipewatch API",
+    "DESCRIPTION": "Water-network sensing, KIPRIS harvesting and host monitoring on one task queue.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery (namespace CELERY_). Every value is here with the reason for it.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+# JSON only: task messages carry ids and ISO dates, never pickled objects.
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_ENABLE_UTC = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = [Queue("default"), Queue("detect"), Queue("ingest"), Queue("training")]
+# Routes by task-name prefix (first match wins); a task's explicit `queue=` still takes precedence.
+CELERY_TASK_ROUTES = ("core.celery.route_by_prefix",)
+PIPEWATCH_QUEUE_PREFIXES = [
+    ("forecasting.train", "training"),
+    ("anomaly.", "detect"),
+    ("ingest.", "ingest"),
+]
+# acks_late + reject_on_worker_lost: a worker killed mid-task leaves the message un-acked, so another
+# worker runs it again. Safe because every acks_late task is idempotent (upserts on natural keys).
+# Training tasks opt out (acks_late=False): a run is far longer than the visibility timeout, so the
+# broker would hand it to a second worker while the first is still training; the forecasting app keeps
+# a run record and a watchdog instead.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message at a time per process: long tasks never sit behind a prefetched backlog.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis redelivers un-acked messages after this many seconds. It must exceed the longest acks_late task
+# (KIPRIS page batches have a 15-minute hard limit); otherwise a slow task would run twice.
+# kombu sweeps for expired un-acked messages every interval x throttle seconds (default 10 x 10); one scan
+# every 10 s puts a dead worker's message back within visibility_timeout + 10 s, for a cheap ZRANGE.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]}
+CELERY_RESULT_EXPIRES = 24 * 3600
+# A default hard limit so no task can hang a process forever; tasks set tighter ones themselves.
+CELERY_TASK_SOFT_TIME_LIMIT = 15 * 60
+CELERY_TASK_TIME_LIMIT = 16 * 60
+# Soft shutdown (Celery 5.5+): on SIGTERM running tasks get this long to finish before the cold shutdown.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_SOFT_SHUTDOWN_TIMEOUT", default=20.0)
+# When the broker connection drops, acks_late tasks cannot be acked any more: cancel them so they are
+# redelivered instead of finishing with an ack that is lost.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Events for Flower (task timeline, worker state).
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_TASK_TRACK_STARTED = True
+# Logging goes through Django's LOGGING (core/celery.py connects setup_logging).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat: the database scheduler (editable in the admin) wrapped in a Redis lock so only one beat sends.
+CELERY_BEAT_SCHEDULER = "core.beat:SingletonDatabaseScheduler"
+# Wake at least every 5 s: admin edits are picked up quickly and the beat heartbeat stays fresh.
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+BEAT_LOCK_TTL_SECONDS = env.int("BEAT_LOCK_TTL_SECONDS", default=30)
+BEAT_STALE_AFTER_SECONDS = env.int("BEAT_STALE_AFTER_SECONDS", default=60)
+# Flower's worker metrics need events; the training worker recycles its process after every run so
+# TensorFlow's memory is returned.
+HEALTH_WORKER_PING_TIMEOUT = env.float("HEALTH_WORKER_PING_TIMEOUT", default=1.0)
+
+# --- Notifications (core/notify.py): empty means that channel is off.
+SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+NOTIFY_DEDUP_SECONDS = env.int("NOTIFY_DEDUP_SECONDS", default=3600)
+NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=5.0)

@@ -1,0 +1,3 @@
+"""forecasting's admin."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""forecasting's default beat schedules (synced by core.periodic)."""
+
+from __future__ import annotations
+
+from core.periodic import PeriodicTaskSpec
+
+PERIODIC_TASKS: list[PeriodicTaskSpec] = []

@@ -1,0 +1,3 @@
+"""ingest's admin."""
+
+from __future__ import annotations

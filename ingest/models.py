@@ -1,0 +1,3 @@
+"""ingest's tables."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""ingest's Celery tasks: thin adapters over services."""
+
+from __future__ import annotations

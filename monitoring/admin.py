@@ -1,0 +1,3 @@
+"""monitoring's admin."""
+
+from __future__ import annotations

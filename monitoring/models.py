@@ -1,0 +1,3 @@
+"""monitoring's tables."""
+
+from __future__ import annotations

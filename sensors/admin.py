@@ -1,0 +1,3 @@
+"""sensors's admin."""
+
+from __future__ import annotations

@@ -1,0 +1,54 @@
+"""Field sensors and their minute readings."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Metric(models.TextChoices):
+    FLOW = "flow", "flow rate"
+    PRESSURE = "pressure", "pressure"
+
+
+class Sensor(models.Model):
+    """One field sensor, addressed on the serial line by a 3-digit code.
+
+    Physical ranges bound what the sensor can report: a value outside them is a sensor fault, not water.
+    """
+
+    code = models.CharField(max_length=3, unique=True, help_text="3-digit code used on the serial line")
+    name = models.CharField(max_length=200, blank=True)
+    location = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True)
+    flow_min = models.FloatField(default=0.0, help_text="lowest physically possible flow (m³/h)")
+    flow_max = models.FloatField(default=1000.0, help_text="highest physically possible flow (m³/h)")
+    pressure_min = models.FloatField(default=0.0, help_text="lowest physically possible pressure (bar)")
+    pressure_max = models.FloatField(default=16.0, help_text="highest physically possible pressure (bar)")
+    auto_registered = models.BooleanField(default=False, help_text="created from its first frame")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}".strip()
+
+
+class Reading(models.Model):
+    """One minute of one sensor. (sensor, ts) is unique: a repeated frame for a minute is a no-op."""
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="readings")
+    ts = models.DateTimeField(help_text="the minute the device measured (timezone-aware, seconds = 0)")
+    flow = models.FloatField()
+    pressure = models.FloatField()
+    status = models.PositiveSmallIntegerField(default=0, help_text="device status code (00 = healthy)")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sensor", "ts"]
+        constraints = [models.UniqueConstraint(fields=["sensor", "ts"], name="reading_unique_sensor_minute")]
+        # (sensor, ts) is served by the unique constraint's index; ts alone serves "every sensor, this minute".
+        indexes = [models.Index(fields=["ts"], name="reading_ts_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.sensor_id}@{self.ts:%Y-%m-%d %H:%M}"

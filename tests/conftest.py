@@ -1,0 +1,179 @@
+"""Shared fixtures: real Redis, real PostgreSQL, and real pipewatch processes (workers, beat, servers).
+
+Processes started here run in their own session (process group) and are always stopped at teardown.
+They see the test database through DATABASE_URL, so tests that start them use `transactional_db`
+(data must be committed for another process to see it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_redis() -> Iterator[redis.Redis]:
+    """Each test starts on an empty Redis database (REDIS_URL points at a db reserved for tests)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (for servers the tests start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def database_url() -> str:
+    """The URL of the database the tests use right now (the test database, once created)."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def child_env(transactional_db: None) -> dict[str, str]:
+    """Environment for a pipewatch child process: same settings, the test database, unbuffered output."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "DJANGO_SETTINGS_MODULE": "core.settings",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@dataclass
+class ChildProcess:
+    """A pipewatch process started by a test; `log` holds everything it printed."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def children(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def start_process(child_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., ChildProcess]]:
+    """Factory: start a command (argv after the Python interpreter) as a child process with its own log."""
+    started: list[ChildProcess] = []
+
+    def start(name: str, *argv: str, env: dict[str, str] | None = None) -> ChildProcess:
+        log = tmp_path / f"{name}-{len(started)}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, *argv],
+                cwd=BASE_DIR,
+                env={**child_env, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        child = ChildProcess(name, proc, log)
+        started.append(child)
+        return child
+
+    yield start
+    for child in reversed(started):
+        child.stop()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30, interval: float = 0.1, what: str = "") -> object:
+    """Poll until `condition()` is truthy; fail the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what or condition}")
+
+
+@pytest.fixture
+def celery_worker(start_process: Callable[..., ChildProcess]) -> Callable[..., ChildProcess]:
+    """Factory: a real `celery -A core worker` on the test Redis and database, ready when it answers a ping.
+
+    It also imports tests/celery_tasks.py, the tasks that exist only to test Celery's wiring.
+    """
+    from core.celery import app
+
+    def start(
+        queues: str = "default,detect,ingest,training",
+        concurrency: int = 1,
+        env: dict[str, str] | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> ChildProcess:
+        hostname = f"test-{uuid.uuid4().hex[:8]}@pytest"
+        worker = start_process(
+            "worker",
+            "-m",
+            "celery",
+            "-A",
+            "core",
+            "worker",
+            "--queues",
+            queues,
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            hostname,
+            "--include",
+            "tests.celery_tasks",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            *extra,
+            env=env,
+        )
+
+        def answers() -> bool:
+            if worker.proc.poll() is not None:
+                pytest.fail(f"worker exited early:\n{worker.output()}")
+            return bool(app.control.ping(destination=[hostname], timeout=0.5))
+
+        wait_for(answers, timeout=60, what=f"worker {hostname} to answer a ping")
+        return worker
+
+    return start
