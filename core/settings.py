@@ -288,3 +288,16 @@ SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 NOTIFY_DEDUP_SECONDS = env.int("NOTIFY_DEDUP_SECONDS", default=3600)
 NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=5.0)
+
+# ---------------------------------------------------------------------------------------------------
+# Domain apps' settings: each app keeps its own block below (env var, default, why).
+
+# --- sensors
+
+# --- anomaly
+
+# --- forecasting
+
+# --- ingest (KIPRIS)
+
+# --- monitoring
