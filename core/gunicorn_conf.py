@@ -10,3 +10,8 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+# gunicorn 27's control socket defaults to one path per user: several gunicorns on a host (tests, make run)
+# would fight over it, and nothing here uses it.
+control_socket_disable = True

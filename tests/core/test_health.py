@@ -51,6 +51,8 @@ def test_broker_unreachable_is_503_naming_it(start_process: Callable[..., ChildP
         f"127.0.0.1:{port}",
         "--workers",
         "1",
+        "--config",
+        "python:core.gunicorn_conf",
         env={"CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "HEALTH_WORKER_PING_TIMEOUT": "0.3"},
     )
     answered = wait_for(lambda: get(f"http://127.0.0.1:{port}/api/v1/health"), timeout=60, what="web")
