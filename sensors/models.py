@@ -52,3 +52,23 @@ class Reading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sensor_id}@{self.ts:%Y-%m-%d %H:%M}"
+
+
+class HourlyPrediction(models.Model):
+    """Predicted flow and pressure for one sensor and hour, handed over by forecasting for the server frame.
+
+    sensors imports no other domain app: forecasting pushes its values here (sensors.predictions).
+    """
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="hourly_predictions")
+    hour = models.DateTimeField(help_text="the hour the prediction is for (timezone-aware, minutes = 0)")
+    flow = models.FloatField()
+    pressure = models.FloatField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sensor", "hour"]
+        constraints = [models.UniqueConstraint(fields=["sensor", "hour"], name="hourly_prediction_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sensor_id}@{self.hour:%Y-%m-%d %H}h"
