@@ -293,6 +293,30 @@ NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=5.0)
 # Domain apps' settings: each app keeps its own block below (env var, default, why).
 
 # --- sensors
+# Unknown sensor codes on the wire create a Sensor row (true) or are counted and rejected (false).
+SENSORS_AUTO_REGISTER = env_bool("SENSORS_AUTO_REGISTER", default=True)
+# The serial port the bridge owns (pyserial URL: /dev/ttyUSB0, socket://host:port, rfc2217://, loop://).
+SENSORS_SERIAL_URL = env.str("SENSORS_SERIAL_URL", default="")
+SENSORS_SERIAL_BAUD = env.int("SENSORS_SERIAL_BAUD", default=9600)
+# Frame layout for sites whose devices use another ASCII layout (docs/serial-protocol.md).
+SENSORS_FRAME_TAG = env.str("SENSORS_FRAME_TAG", default="R")
+SENSORS_FRAME_SEPARATOR = env.str("SENSORS_FRAME_SEPARATOR", default=",")
+SENSORS_FRAME_FIELDS = env.list("SENSORS_FRAME_FIELDS", default=["sensor", "ts", "flow", "pressure", "status"])
+SENSORS_FRAME_TIME_FORMAT = env.str("SENSORS_FRAME_TIME_FORMAT", default="%y%m%d%H%M")
+# Devices stamp minutes in local time; this is the zone their clocks run in.
+SENSORS_DEVICE_TIME_ZONE = env.str("SENSORS_DEVICE_TIME_ZONE", default=TIME_ZONE)
+SENSORS_FRAME_CHECKSUM = env_bool("SENSORS_FRAME_CHECKSUM", default=True)
+# Readings not yet committed live in this append-only journal (the spool); replayed at start.
+SENSORS_SPOOL_DIR = Path(env.str("SENSORS_SPOOL_DIR", default=str(VAR_DIR / "spool")))
+# Cap of the reconnect backoff (0.5 s doubling up to this), for a port or a database that is gone.
+SENSORS_RECONNECT_MAX_SECONDS = env.float("SENSORS_RECONNECT_MAX_SECONDS", default=30.0)
+# The bridge's heartbeat is stale (health check "bridge" fails) after this long.
+SENSORS_BRIDGE_STALE_SECONDS = env.int("SENSORS_BRIDGE_STALE_SECONDS", default=30)
+# Production sets true: /api/v1/health then fails while no bridge runs; otherwise only a bridge that
+# started and stopped heartbeating without a clean exit fails it.
+SENSORS_BRIDGE_REQUIRED = env_bool("SENSORS_BRIDGE_REQUIRED", default=False)
+# Readings older than this are deleted daily by sensors.purge_old_readings.
+SENSORS_RETENTION_DAYS = env.int("SENSORS_RETENTION_DAYS", default=365)
 
 # --- anomaly
 
