@@ -91,6 +91,23 @@ class MultiProcessFilesCollector(Collector):
         yield from MultiProcessCollector.merge(files, accumulate=True)
 
 
+def start_exporter(port: int) -> None:
+    """Serve this host's multiprocess samples on `port` (processes in their own container: workers, beat)."""
+    from prometheus_client import start_http_server
+
+    registry = CollectorRegistry()
+    registry.register(MultiProcessFilesCollector())
+    start_http_server(port, addr="0.0.0.0", registry=registry)  # noqa: S104 - scraped from the network
+    logger.info("Prometheus exporter on :%d", port)
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _exporter_for_celery(**_: Any) -> None:
+    if settings.METRICS_PORT:
+        start_exporter(settings.METRICS_PORT)
+
+
 def render_latest() -> bytes:
     """The exposition text for `/metrics`: all processes' samples plus live queue lengths."""
     registry = CollectorRegistry()

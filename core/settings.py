@@ -55,6 +55,9 @@ STORAGES = {
 # when it is first imported, so it is set here, before any app imports it.
 PROMETHEUS_MULTIPROC_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
 PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+# A Celery worker or beat in its own container serves its samples on this port (0 = off; the web's /metrics
+# already covers processes that share its PROMETHEUS_MULTIPROC_DIR, as in `make run`).
+METRICS_PORT = env.int("METRICS_PORT", default=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -319,9 +322,74 @@ SENSORS_BRIDGE_REQUIRED = env_bool("SENSORS_BRIDGE_REQUIRED", default=False)
 SENSORS_RETENTION_DAYS = env.int("SENSORS_RETENTION_DAYS", default=365)
 
 # --- anomaly
+# Clean minutes after which an anomaly event closes (fewer: more flapping events; more: late "resolved").
+ANOMALY_CLEAN_MINUTES = env.int("ANOMALY_CLEAN_MINUTES", default=10)
+# Detection evaluates the minute this many minutes ago, so readings still in the bridge's batch are stored.
+ANOMALY_DETECT_DELAY_MINUTES = env.int("ANOMALY_DETECT_DELAY_MINUTES", default=1)
+# Minutes a run looks back for minutes nobody evaluated (a stalled worker): each is evaluated once, late.
+ANOMALY_CATCHUP_MINUTES = env.int("ANOMALY_CATCHUP_MINUTES", default=15)
+# system method: minutes without a reading before a gap fires; identical minutes before "stuck".
+ANOMALY_GAP_MINUTES = env.int("ANOMALY_GAP_MINUTES", default=5)
+ANOMALY_STUCK_MINUTES = env.int("ANOMALY_STUCK_MINUTES", default=30)
+# The longest window the system method reads per minute (caps stuck windows raised by the criteria).
+ANOMALY_LOOKBACK_MINUTES = env.int("ANOMALY_LOOKBACK_MINUTES", default=120)
+# value/predict bands: half-width in robust sigmas, and the IQR fence factor (the wider band wins).
+ANOMALY_VALUE_K = env.float("ANOMALY_VALUE_K", default=6.0)
+ANOMALY_IQR_FENCE = env.float("ANOMALY_IQR_FENCE", default=3.0)
+ANOMALY_RESIDUAL_K = env.float("ANOMALY_RESIDUAL_K", default=6.0)
+# night method: relative rise of the night minimum over its baseline, for this many consecutive nights.
+ANOMALY_NIGHT_MARGIN = env.float("ANOMALY_NIGHT_MARGIN", default=0.12)
+ANOMALY_NIGHT_NIGHTS = env.int("ANOMALY_NIGHT_NIGHTS", default=2)
+# Initial data for the first criteria (CSV: sensor,ts,flow,pressure,status); the DB takes over after
+# ANOMALY_CRITERIA_DB_DAYS days of readings.
+ANOMALY_CRITERIA_FILE = Path(env.str("ANOMALY_CRITERIA_FILE", default=str(BASE_DIR / "anomaly" / "data" / "initial_readings.csv.gz")))
+ANOMALY_CRITERIA_DB_DAYS = env.int("ANOMALY_CRITERIA_DB_DAYS", default=90)
+# Queue the $A alert frame for the bridge every minute (off where no device listens).
+ANOMALY_ALERT_FRAMES = env_bool("ANOMALY_ALERT_FRAMES", default=True)
 
 # --- forecasting
+# Trained models (Keras file + scalers) live here, one directory per version.
+FORECAST_MODEL_DIR = Path(env.str("FORECAST_MODEL_DIR", default=str(MEDIA_ROOT / "models")))
+# Upper bound on epochs; early stopping (patience below) usually ends sooner.
+FORECAST_EPOCHS = env.int("FORECAST_EPOCHS", default=20)
+FORECAST_PATIENCE = env.int("FORECAST_PATIENCE", default=3)
+# Large batches keep both cores busy; measured in bench/forecasting_train.py.
+FORECAST_BATCH_SIZE = env.int("FORECAST_BATCH_SIZE", default=512)
+# Windows drawn at random (hourly stride pool) per epoch: bounds epoch time however many sensors there are.
+FORECAST_WINDOWS_PER_EPOCH = env.int("FORECAST_WINDOWS_PER_EPOCH", default=8192)
+FORECAST_LSTM_UNITS = env.int("FORECAST_LSTM_UNITS", default=48)
+FORECAST_SEED = env.int("FORECAST_SEED", default=42)
+# A run whose heartbeat is older than this is presumed dead (worker killed) and queued again by the watchdog.
+FORECAST_RUN_STALE_SECONDS = env.int("FORECAST_RUN_STALE_SECONDS", default=300)
+FORECAST_RUN_MAX_ATTEMPTS = env.int("FORECAST_RUN_MAX_ATTEMPTS", default=3)
+# Forecast rows issued longer ago than this are deleted (336 rows per sensor every hour add up).
+FORECAST_RETENTION_DAYS = env.int("FORECAST_RETENTION_DAYS", default=14)
 
 # --- ingest (KIPRIS)
+# Where the client sends requests: the public host in production, the kipris_simulator in dev and tests.
+KIPRIS_BASE_URL = env.str("KIPRIS_BASE_URL", default="http://plus.kipris.or.kr")
+# The KIPRIS Plus key (may contain + / =); stored decoded, percent-encoded once by requests. Never logged.
+KIPRIS_API_KEY = env.str("KIPRIS_API_KEY", default="")
+# Global request rate and burst of the Redis token bucket shared by every worker (KIPRIS blocks hammering keys).
+KIPRIS_RATE_PER_SEC = env.float("KIPRIS_RATE_PER_SEC", default=20.0)
+KIPRIS_BURST = env.int("KIPRIS_BURST", default=10)
+# Calls a calendar month (the free tier is 1,000); harvesting stops before it is exceeded. 0 = unlimited.
+KIPRIS_MONTHLY_BUDGET = env.int("KIPRIS_MONTHLY_BUDGET", default=1000)
+# Alert once this share of the monthly budget is used.
+KIPRIS_BUDGET_ALERT_RATIO = env.float("KIPRIS_BUDGET_ALERT_RATIO", default=0.9)
+# Search family for the per-applicant searches: "kipo-api" (pageNo/numOfRows) or "openapi" (docsStart/docsCount).
+KIPRIS_SEARCH_FAMILY = env.str("KIPRIS_SEARCH_FAMILY", default="kipo-api")
+# (connect, read) timeouts in seconds: 500-row pages with abstracts can take several seconds.
+KIPRIS_CONNECT_TIMEOUT = env.float("KIPRIS_CONNECT_TIMEOUT", default=10.0)
+KIPRIS_READ_TIMEOUT = env.float("KIPRIS_READ_TIMEOUT", default=60.0)
+# A totalCount above this for one applicant number means an ignored parameter (the whole database answered).
+KIPRIS_MAX_TOTAL_PER_APPLICANT = env.int("KIPRIS_MAX_TOTAL_PER_APPLICANT", default=300_000)
+# Pages one task fetches before it requeues itself (bounded batches keep tasks well under their time limit).
+KIPRIS_PAGES_PER_TASK = env.int("KIPRIS_PAGES_PER_TASK", default=5)
+# Circuit breaker: this many consecutive failed requests open it for KIPRIS_CIRCUIT_OPEN_SECONDS.
+KIPRIS_CIRCUIT_FAILURES = env.int("KIPRIS_CIRCUIT_FAILURES", default=10)
+KIPRIS_CIRCUIT_OPEN_SECONDS = env.int("KIPRIS_CIRCUIT_OPEN_SECONDS", default=300)
+# How long a task owns a checkpoint without renewing it; after that a redelivered or resumed task may take over.
+KIPRIS_CHECKPOINT_LEASE_SECONDS = env.int("KIPRIS_CHECKPOINT_LEASE_SECONDS", default=300)
 
 # --- monitoring
