@@ -1,0 +1,207 @@
+"""Readings storage: resolve sensor codes, validate physical ranges, upsert in batches."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import Reading, Sensor
+from .protocol import FrameError, FrameReading, Ranges, validate
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+# Sensor rows are re-read this often so range and activity edits made in the admin reach a running bridge.
+REGISTRY_REFRESH_SECONDS = 60.0
+
+
+@dataclass
+class StoreResult:
+    stored: int = 0
+    duplicates: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+class SensorRegistry:
+    """code -> (sensor id, physical ranges), cached, registering unknown codes when SENSORS_AUTO_REGISTER."""
+
+    def __init__(self) -> None:
+        self._sensors: dict[str, tuple[int, Ranges]] = {}
+        self._loaded_at = float("-inf")
+
+    def _load(self) -> None:
+        rows = Sensor.objects.values_list("code", "id", "flow_min", "flow_max", "pressure_min", "pressure_max")
+        self._sensors = {code: (pk, Ranges(*bounds)) for code, pk, *bounds in rows}
+        self._loaded_at = time.monotonic()
+
+    def resolve(self, codes: Iterable[str]) -> dict[str, tuple[int, Ranges]]:
+        """The known sensors among `codes` (unknown ones registered first when auto-registration is on)."""
+        if time.monotonic() - self._loaded_at > REGISTRY_REFRESH_SECONDS:
+            self._load()
+        missing = set(codes) - self._sensors.keys()
+        if missing:
+            self._load()
+            missing -= self._sensors.keys()
+        if missing and settings.SENSORS_AUTO_REGISTER:
+            Sensor.objects.bulk_create(
+                [Sensor(code=code, name=f"sensor {code}", auto_registered=True) for code in sorted(missing)],
+                ignore_conflicts=True,
+            )
+            logger.info("registered new sensors from their first frames: %s", ", ".join(sorted(missing)))
+            self._load()
+        return self._sensors
+
+
+def store_readings(rows: Sequence[FrameReading], registry: SensorRegistry) -> StoreResult:
+    """Validate and upsert readings; a (sensor, minute) already stored is left as it is (idempotent).
+
+    Raises django.db errors when the database is unreachable: the caller keeps the rows and retries.
+    """
+    result = StoreResult()
+    sensors = registry.resolve({row.sensor for row in rows})
+    sensor_ids: list[int] = []
+    accepted: list[FrameReading] = []
+    for row in rows:
+        known = sensors.get(row.sensor)
+        try:
+            validate(row, known[1] if known else None)
+        except FrameError as exc:
+            result.rejected[exc.result] = result.rejected.get(exc.result, 0) + 1
+            logger.warning("reading rejected (%s): %s", exc.result, exc)
+            continue
+        assert known is not None
+        sensor_ids.append(known[0])
+        accepted.append(row)
+    if accepted:
+        inserted = _insert(sensor_ids, accepted)
+        result.stored = inserted
+        result.duplicates = len(accepted) - inserted
+    return result
+
+
+def _insert(sensor_ids: list[int], rows: list[FrameReading]) -> int:
+    """One statement per batch; returns the number of rows that were new."""
+    if connection.vendor == "postgresql":
+        # unnest() of five arrays is one round trip and one plan for the whole batch: measured ~4x faster
+        # than bulk_create's multi-row VALUES (bench/sensors_bridge.py).
+        table = Reading._meta.db_table
+        sql = (
+            f"INSERT INTO {table} (sensor_id, ts, flow, pressure, status, received_at) "  # noqa: S608 - model's own table
+            "SELECT s, t, f, p, st, now() FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], "
+            "%s::float8[], %s::smallint[]) AS u(s, t, f, p, st) ON CONFLICT (sensor_id, ts) DO NOTHING"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                [
+                    sensor_ids,
+                    [row.ts for row in rows],
+                    [row.flow for row in rows],
+                    [row.pressure for row in rows],
+                    [row.status for row in rows],
+                ],
+            )
+            return int(cursor.rowcount)
+    with transaction.atomic():
+        before = Reading.objects.count()
+        Reading.objects.bulk_create(
+            [
+                Reading(sensor_id=pk, ts=row.ts, flow=row.flow, pressure=row.pressure, status=row.status)
+                for pk, row in zip(sensor_ids, rows, strict=True)
+            ],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+        return Reading.objects.count() - before
+
+
+PURGE_BATCH = 5000
+
+
+def purge_old_readings(now: datetime | None = None, max_seconds: float = 300.0) -> tuple[int, bool]:
+    """Delete readings older than SENSORS_RETENTION_DAYS in batches; returns (deleted, finished).
+
+    Batches keep each transaction and its locks short. Re-running is harmless (what is gone stays gone).
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.SENSORS_RETENTION_DAYS)
+    deadline = time.monotonic() + max_seconds
+    deleted = 0
+    while True:
+        ids = list(Reading.objects.filter(ts__lt=cutoff).order_by().values_list("id", flat=True)[:PURGE_BATCH])
+        if not ids:
+            return deleted, True
+        deleted += Reading.objects.filter(id__in=ids).delete()[0]
+        if time.monotonic() > deadline:
+            return deleted, False
+
+
+def ensure_sensors(codes: Iterable[str]) -> dict[str, int]:
+    """code -> id, creating missing sensors (the simulator's back-fill registers the sensors it writes)."""
+    codes = sorted(set(codes))
+    Sensor.objects.bulk_create(
+        [Sensor(code=code, name=f"sensor {code}", auto_registered=True) for code in codes], ignore_conflicts=True
+    )
+    return dict(Sensor.objects.filter(code__in=codes).values_list("code", "id"))
+
+
+def write_history(readings: pd.DataFrame) -> int:
+    """Bulk-load simulated readings (sensor, ts, flow, pressure, status); existing minutes are kept.
+
+    PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING, so a re-run is
+    idempotent (COPY ~58k rows/s against execute_values ~24k/s and bulk_create ~12k/s; DESIGN.md).
+    """
+    import pandas as pd
+
+    if readings.empty:
+        return 0
+    ids = ensure_sensors(readings["sensor"].unique())
+    frame = pd.DataFrame(
+        {
+            "sensor_id": readings["sensor"].map(ids),
+            "ts": pd.to_datetime(readings["ts"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S+00"),
+            "flow": readings["flow"],
+            "pressure": readings["pressure"],
+            "status": readings["status"].astype(int),
+        }
+    )
+    if connection.vendor != "postgresql":
+        before = Reading.objects.count()
+        Reading.objects.bulk_create(
+            [
+                Reading(sensor_id=row.sensor_id, ts=row.ts, flow=row.flow, pressure=row.pressure, status=row.status)
+                for row in frame.assign(ts=pd.to_datetime(readings["ts"], utc=True)).itertuples()
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        return Reading.objects.count() - before
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, header=False)
+    buffer.seek(0)
+    table = Reading._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE sensors_reading_load "
+            "(sensor_id bigint, ts timestamptz, flow float8, pressure float8, status smallint) ON COMMIT DROP"
+        )
+        cursor.connection.cursor().copy_expert(
+            "COPY sensors_reading_load FROM STDIN WITH (FORMAT csv)",
+            buffer,
+        )
+        cursor.execute(
+            f"INSERT INTO {table} (sensor_id, ts, flow, pressure, status, received_at) "  # noqa: S608
+            "SELECT sensor_id, ts, flow, pressure, status, now() FROM sensors_reading_load "
+            "ON CONFLICT (sensor_id, ts) DO NOTHING"
+        )
+        return int(cursor.rowcount)
