@@ -393,3 +393,30 @@ KIPRIS_CIRCUIT_OPEN_SECONDS = env.int("KIPRIS_CIRCUIT_OPEN_SECONDS", default=300
 KIPRIS_CHECKPOINT_LEASE_SECONDS = env.int("KIPRIS_CHECKPOINT_LEASE_SECONDS", default=300)
 
 # --- monitoring
+# Seconds between host agent samples (1-60): 5 s shows a spike without a database row per second.
+MONITORING_AGENT_INTERVAL = env.float("MONITORING_AGENT_INTERVAL", default=5.0)
+# Samples per database write, and the longest a sample waits for one: few, cheap INSERTs.
+MONITORING_AGENT_BATCH_SIZE = env.int("MONITORING_AGENT_BATCH_SIZE", default=12)
+MONITORING_AGENT_FLUSH_SECONDS = env.float("MONITORING_AGENT_FLUSH_SECONDS", default=30.0)
+# Samples kept in memory while the database is down (a day at 5 s); older ones are dropped and counted.
+MONITORING_AGENT_MAX_PENDING = env.int("MONITORING_AGENT_MAX_PENDING", default=17280)
+# Top processes are the agent's costliest read (~8 ms for 100 processes): at most this often.
+MONITORING_PROCESS_INTERVAL = env.float("MONITORING_PROCESS_INTERVAL", default=5.0)
+# The agent's own node_exporter-style port (0 turns it off); 9101 sits beside node_exporter's 9100.
+MONITORING_AGENT_METRICS_PORT = env.int("MONITORING_AGENT_METRICS_PORT", default=9101)
+MONITORING_AGENT_METRICS_ADDR = env.str("MONITORING_AGENT_METRICS_ADDR", default="127.0.0.1")
+# Retention of host samples, by age and by rows per host (a week at 1 s is 604,800 rows).
+MONITORING_RETENTION_DAYS = env.int("MONITORING_RETENTION_DAYS", default=7)
+MONITORING_RETENTION_MAX_ROWS = env.int("MONITORING_RETENTION_MAX_ROWS", default=700_000)
+MONITORING_PURGE_BATCH = env.int("MONITORING_PURGE_BATCH", default=10_000)
+# A host is "reporting" when its latest sample is younger than this many of its intervals (plus 10 s).
+MONITORING_HOST_STALE_INTERVALS = env.int("MONITORING_HOST_STALE_INTERVALS", default=3)
+# Health: a passing component check is reused this long (shared in Redis), so /health stays fast.
+HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=10.0)
+# Health: detection is failing when anomaly.detect_minute has not succeeded for this long.
+HEALTH_DETECT_STALE_SECONDS = env.int("HEALTH_DETECT_STALE_SECONDS", default=300)
+# Host anomaly detection: minutes of 1-minute history the detector sees, and its method.
+MONITORING_DETECT_HISTORY_MINUTES = env.int("MONITORING_DETECT_HISTORY_MINUTES", default=360)
+MONITORING_DETECT_METHOD = env.str("MONITORING_DETECT_METHOD", default="ensemble")
+# Web request, latency and database metrics for every request (first, so it times the whole stack).
+MIDDLEWARE.insert(0, "monitoring.middleware.PrometheusMiddleware")

@@ -4,4 +4,12 @@ from __future__ import annotations
 
 from core.periodic import PeriodicTaskSpec
 
-PERIODIC_TASKS: list[PeriodicTaskSpec] = []
+PERIODIC_TASKS: list[PeriodicTaskSpec] = [
+    # Retention of host samples (age and rows per host); 04:10 stays clear of the readings purge.
+    PeriodicTaskSpec(
+        name="monitoring: purge old host samples",
+        task="monitoring.purge_host_samples",
+        cron="10 4 * * *",
+        description="Deletes host samples older than MONITORING_RETENTION_DAYS or beyond the per-host row cap.",
+    ),
+]

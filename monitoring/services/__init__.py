@@ -1,0 +1,1 @@
+"""monitoring's logic: sampling, storage, snapshots, queries, retention and host anomaly detection."""
