@@ -330,9 +330,11 @@ ANOMALY_DETECT_DELAY_MINUTES = env.int("ANOMALY_DETECT_DELAY_MINUTES", default=1
 ANOMALY_CATCHUP_MINUTES = env.int("ANOMALY_CATCHUP_MINUTES", default=15)
 # system method: minutes without a reading before a gap fires; identical minutes before "stuck".
 ANOMALY_GAP_MINUTES = env.int("ANOMALY_GAP_MINUTES", default=5)
-ANOMALY_STUCK_MINUTES = env.int("ANOMALY_STUCK_MINUTES", default=30)
-# The longest window the system method reads per minute (caps stuck windows raised by the criteria).
-ANOMALY_LOOKBACK_MINUTES = env.int("ANOMALY_LOOKBACK_MINUTES", default=120)
+# Noisy meters never repeat a value 5 minutes running; sensors whose normal data does (a closed valve at
+# night) get a longer window from their criteria (twice their longest normal flat run).
+ANOMALY_STUCK_MINUTES = env.int("ANOMALY_STUCK_MINUTES", default=5)
+# The window the system method reads per minute (caps the stuck window; longer costs more per cycle).
+ANOMALY_LOOKBACK_MINUTES = env.int("ANOMALY_LOOKBACK_MINUTES", default=60)
 # value/predict bands: half-width in robust sigmas, and the IQR fence factor (the wider band wins).
 ANOMALY_VALUE_K = env.float("ANOMALY_VALUE_K", default=6.0)
 ANOMALY_IQR_FENCE = env.float("ANOMALY_IQR_FENCE", default=3.0)
@@ -342,7 +344,9 @@ ANOMALY_NIGHT_MARGIN = env.float("ANOMALY_NIGHT_MARGIN", default=0.12)
 ANOMALY_NIGHT_NIGHTS = env.int("ANOMALY_NIGHT_NIGHTS", default=2)
 # Initial data for the first criteria (CSV: sensor,ts,flow,pressure,status); the DB takes over after
 # ANOMALY_CRITERIA_DB_DAYS days of readings.
-ANOMALY_CRITERIA_FILE = Path(env.str("ANOMALY_CRITERIA_FILE", default=str(BASE_DIR / "anomaly" / "data" / "initial_readings.csv.gz")))
+ANOMALY_CRITERIA_FILE = Path(
+    env.str("ANOMALY_CRITERIA_FILE", default=str(BASE_DIR / "anomaly" / "data" / "initial_readings.csv.gz"))
+)
 ANOMALY_CRITERIA_DB_DAYS = env.int("ANOMALY_CRITERIA_DB_DAYS", default=90)
 # Queue the $A alert frame for the bridge every minute (off where no device listens).
 ANOMALY_ALERT_FRAMES = env_bool("ANOMALY_ALERT_FRAMES", default=True)

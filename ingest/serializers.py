@@ -1,0 +1,105 @@
+"""ingest's API serializers: declarative; validation rules live in the models and identifiers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from .models import HarvestCheckpoint, HarvestRun, IPRight, Organization
+from .services import ALL_KINDS
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    applicant_numbers = serializers.SlugRelatedField(source="applicants", many=True, read_only=True, slug_field="number")
+
+    class Meta:
+        model = Organization
+        fields = [
+            "id",
+            "name",
+            "org_type",
+            "business_number",
+            "corporate_number",
+            "active",
+            "applicant_numbers",
+            "applicants_resolved_at",
+            "created_at",
+        ]
+        read_only_fields = ["applicants_resolved_at", "created_at"]
+        # Uniqueness is checked on the normalised numbers in validate(), not on the raw input.
+        extra_kwargs = {"business_number": {"validators": []}, "corporate_number": {"validators": []}}
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        candidate = Organization(**{**self._current(), **attrs})
+        try:
+            candidate.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        for field in ("business_number", "corporate_number"):
+            value = getattr(candidate, field)
+            clash = Organization.objects.filter(**{field: value}).exclude(pk=getattr(self.instance, "pk", None))
+            if value and clash.exists():
+                raise serializers.ValidationError({field: f"{value} already belongs to organisation {clash[0].pk}"})
+            attrs[field] = value
+        return attrs
+
+    def _current(self) -> dict[str, Any]:
+        if self.instance is None:
+            return {}
+        return {
+            "name": self.instance.name,
+            "org_type": self.instance.org_type,
+            "business_number": self.instance.business_number,
+            "corporate_number": self.instance.corporate_number,
+        }
+
+
+class IPRightSerializer(serializers.ModelSerializer):
+    organization_name = serializers.CharField(source="organization.name", read_only=True)
+    applicant_number = serializers.CharField(source="applicant.number", read_only=True, default=None)
+
+    class Meta:
+        model = IPRight
+        exclude = ["raw"]
+
+
+class IPRightDetailSerializer(IPRightSerializer):
+    class Meta(IPRightSerializer.Meta):
+        exclude = []
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    applicant_number = serializers.CharField(source="applicant.number", read_only=True)
+
+    class Meta:
+        model = HarvestCheckpoint
+        fields = ["id", "applicant_number", "kind", "status", "next_page", "fetched", "total", "error", "updated_at"]
+
+
+class HarvestRunSerializer(serializers.ModelSerializer):
+    checkpoints = CheckpointSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = HarvestRun
+        fields = [
+            "id",
+            "organization",
+            "kinds",
+            "status",
+            "error",
+            "requests",
+            "errors",
+            "stats",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "checkpoints",
+        ]
+
+
+class HarvestRequestSerializer(serializers.Serializer):
+    kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=ALL_KINDS), required=False, allow_empty=False, default=list
+    )

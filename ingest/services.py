@@ -1,0 +1,321 @@
+"""Harvesting logic: resolve applicant numbers, page through the searches, upsert rights, track runs.
+
+Tasks (ingest/tasks.py) only call these. Every step is idempotent: applicants and rights are upserted on
+natural keys and a checkpoint advances in the same transaction as the rows of its page, so a task run
+twice (acks_late redelivery after a crash) neither duplicates rows nor double-counts them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import metrics
+from .kipris.client import Family, KiprisClient
+from .kipris.parsing import Record
+from .models import Applicant, HarvestCheckpoint, HarvestRun, IPRight, Organization, RunStatus, SearchKind
+
+logger = logging.getLogger(__name__)
+
+ALL_KINDS = [choice.value for choice in SearchKind]
+TERMINAL = {RunStatus.DONE, RunStatus.FAILED, RunStatus.PAUSED}
+COMPARED_FIELDS = (
+    "application_date",
+    "title",
+    "status",
+    "registration_number",
+    "registration_date",
+    "publication_number",
+    "publication_date",
+    "open_number",
+    "open_date",
+    "ipc_codes",
+    "nice_classes",
+    "vienna_codes",
+    "applicant_names",
+    "agent",
+    "abstract",
+    "image_url",
+)
+
+
+def validate_kinds(kinds: list[str] | None) -> list[str]:
+    chosen = list(dict.fromkeys(kinds or ALL_KINDS))
+    unknown = sorted(set(chosen) - set(ALL_KINDS))
+    if unknown:
+        raise ValueError(f"unknown kind(s) {', '.join(unknown)}: choose from {', '.join(ALL_KINDS)}")
+    return chosen
+
+
+def create_run(organization_id: int, kinds: list[str] | None = None) -> HarvestRun:
+    return HarvestRun.objects.create(organization_id=organization_id, kinds=validate_kinds(kinds))
+
+
+# --- applicant numbers -----------------------------------------------------------------------------
+
+
+def resolve_applicants(organization: Organization, client: KiprisClient) -> list[Applicant]:
+    """Look the organisation's applicant numbers up (V3, then V2) and upsert them."""
+    found = client.find_applicants(organization.business_number, organization.corporate_number)
+    applicants = []
+    for info in found:
+        applicant, created = Applicant.objects.update_or_create(
+            number=info.number, defaults={"name": info.name, "organization": organization}
+        )
+        applicants.append(applicant)
+        if created:
+            logger.info("organization %s: applicant number %s (%s)", organization.pk, info.number, info.name)
+    organization.applicants_resolved_at = timezone.now()
+    organization.save(update_fields=["applicants_resolved_at"])
+    return applicants
+
+
+def plan_run(run_id: int, client: KiprisClient | None = None) -> list[int]:
+    """Resolve applicants and create one checkpoint per applicant x search; return the ids to harvest.
+
+    Re-running it (a redelivered task) reuses the existing checkpoints and returns the unfinished ones.
+    """
+    run = HarvestRun.objects.select_related("organization").get(pk=run_id)
+    if run.status in TERMINAL:
+        return []
+    client = client or KiprisClient.from_settings(org_type=run.organization.org_type)
+    HarvestRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=timezone.now())
+    HarvestRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    applicants = resolve_applicants(run.organization, client)
+    HarvestRun.objects.filter(pk=run.pk).update(requests=run.requests + client.requests_sent)
+    if not applicants:
+        org = run.organization
+        finish_run(
+            run.pk,
+            RunStatus.DONE,
+            error=f"KIPRIS knows no applicant number for business number {org.business_number or '-'}"
+            f" / corporate number {org.corporate_number or '-'}",
+        )
+        return []
+    for applicant in applicants:
+        for kind in run.kinds:
+            HarvestCheckpoint.objects.get_or_create(
+                run=run, applicant=applicant, kind=kind, defaults={"organization": run.organization}
+            )
+    update_queue_gauge()
+    return list(run.checkpoints.exclude(status__in=TERMINAL).values_list("pk", flat=True))
+
+
+# --- pages -----------------------------------------------------------------------------------------
+
+
+def claim(checkpoint_id: int, token: str) -> bool:
+    """Take (or renew) the checkpoint's lease; False when another live task holds it or it is finished."""
+    now = timezone.now()
+    return bool(
+        HarvestCheckpoint.objects.filter(pk=checkpoint_id)
+        .exclude(status__in=[RunStatus.DONE, RunStatus.FAILED])
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_token=token))
+        .update(
+            lease_token=token,
+            lease_until=now + timedelta(seconds=settings.KIPRIS_CHECKPOINT_LEASE_SECONDS),
+            status=RunStatus.RUNNING,
+        )
+    )
+
+
+@dataclass
+class BatchOutcome:
+    done: bool
+    pages: int
+    claimed: bool = True
+
+
+def harvest_batch(checkpoint_id: int, *, token: str, pages: int, client: KiprisClient | None = None) -> BatchOutcome:
+    """Fetch up to `pages` pages of one checkpoint, committing each page with the checkpoint's advance."""
+    if not claim(checkpoint_id, token):
+        logger.info("checkpoint %s is finished or held by another task; nothing to do", checkpoint_id)
+        return BatchOutcome(done=True, pages=0, claimed=False)
+    checkpoint = HarvestCheckpoint.objects.select_related("applicant", "organization").get(pk=checkpoint_id)
+    client = client or KiprisClient.from_settings(org_type=checkpoint.organization.org_type)
+    family = Family(settings.KIPRIS_SEARCH_FAMILY)
+    fetched_pages = 0
+    done = False
+    while fetched_pages < pages and not done:
+        page = client.search_page(
+            checkpoint.kind,
+            checkpoint.applicant.number,
+            page=checkpoint.next_page,
+            fetched=checkpoint.fetched,
+            family=family,
+        )
+        started = time.perf_counter()
+        with transaction.atomic():
+            locked = HarvestCheckpoint.objects.select_for_update().get(pk=checkpoint_id)
+            if locked.lease_token != token or locked.next_page != checkpoint.next_page:
+                # Our lease expired and another task took over: its view wins, ours is discarded.
+                logger.warning("checkpoint %s taken over by another task; stopping", checkpoint_id)
+                return BatchOutcome(done=True, pages=fetched_pages, claimed=False)
+            counts = upsert_records(checkpoint.organization, checkpoint.applicant, page.records)
+            locked.next_page += 1
+            locked.fetched += page.rows
+            locked.total = page.total
+            # Stop when everything announced is fetched, or on a short page (KIPRIS trims silently).
+            done = (page.total is not None and locked.fetched >= page.total) or page.rows < page.page_size
+            locked.status = RunStatus.DONE if done else RunStatus.RUNNING
+            locked.error = ""
+            locked.lease_until = timezone.now() + timedelta(seconds=settings.KIPRIS_CHECKPOINT_LEASE_SECONDS)
+            if done:
+                locked.lease_token, locked.lease_until = "", None
+            locked.save()
+            _add_to_run(locked.run_id, counts, requests=1, skipped=page.skipped)
+        metrics.WORKER_PROCESS_SECONDS.observe(time.perf_counter() - started)
+        checkpoint = locked
+        fetched_pages += 1
+    if done:
+        complete_run_if_finished(checkpoint.run_id)
+    update_queue_gauge()
+    return BatchOutcome(done=done, pages=fetched_pages)
+
+
+def _add_to_run(run_id: int, counts: Counter[tuple[str, str]], *, requests: int = 0, skipped: int = 0) -> None:
+    run = HarvestRun.objects.select_for_update().get(pk=run_id)
+    stats: dict[str, Any] = run.stats or {}
+    for (kind, outcome), number in counts.items():
+        per_kind = stats.setdefault(kind, {})
+        per_kind[outcome] = per_kind.get(outcome, 0) + number
+    if skipped:
+        stats["skipped_rows"] = stats.get("skipped_rows", 0) + skipped
+    run.stats = stats
+    run.requests += requests
+    run.save(update_fields=["stats", "requests"])
+
+
+def _as_model_values(record: Record) -> dict[str, Any]:
+    return {"kind": record.kind, "application_number": record.application_number, **record.fields}
+
+
+def upsert_records(
+    organization: Organization, applicant: Applicant | None, records: list[Record], now: datetime | None = None
+) -> Counter[tuple[str, str]]:
+    """Insert new rights, update changed ones (fields, raw, last_changed), touch last_seen on the rest.
+
+    One SELECT for the page, one INSERT ... ON CONFLICT DO UPDATE for new + changed rows, one UPDATE for
+    unchanged ones: ~3 statements per page whatever its size. Returns (kind, new|updated|unchanged) counts.
+    """
+    now = now or timezone.now()
+    unique: dict[tuple[str, str, str], Record] = {}
+    for record in records:
+        unique[(record.kind, record.application_number, record.fields["design_number"])] = record
+    existing = {
+        (row["kind"], row["application_number"], row["design_number"]): row
+        for row in IPRight.objects.filter(application_number__in={key[1] for key in unique}).values(
+            "id", "kind", "application_number", "design_number", *COMPARED_FIELDS
+        )
+    }
+    counts: Counter[tuple[str, str]] = Counter()
+    to_write: list[IPRight] = []
+    unchanged_ids: list[int] = []
+    for key, record in unique.items():
+        values = _as_model_values(record)
+        old = existing.get(key)
+        if old is not None and all(old[name] == values[name] for name in COMPARED_FIELDS):
+            unchanged_ids.append(old["id"])
+            counts[(record.kind, "unchanged")] += 1
+            continue
+        counts[(record.kind, "updated" if old else "new")] += 1
+        to_write.append(
+            IPRight(
+                **values,
+                raw=record.raw,
+                organization=organization,
+                applicant=applicant,
+                first_seen=now,
+                last_seen=now,
+                last_changed=now,
+            )
+        )
+    if to_write:
+        IPRight.objects.bulk_create(
+            to_write,
+            update_conflicts=True,
+            unique_fields=["kind", "application_number", "design_number"],
+            update_fields=[*COMPARED_FIELDS, "raw", "organization", "applicant", "last_seen", "last_changed"],
+        )
+    if unchanged_ids:
+        IPRight.objects.filter(pk__in=unchanged_ids).update(last_seen=now)
+    return counts
+
+
+# --- run state -------------------------------------------------------------------------------------
+
+
+def note_error(checkpoint_id: int, error: str, status: str | None = None) -> None:
+    """Record an error on the checkpoint (and count it on the run); `status` also moves it (paused/failed)."""
+    with transaction.atomic():
+        checkpoint = HarvestCheckpoint.objects.select_for_update().filter(pk=checkpoint_id).first()
+        if checkpoint is None:
+            return
+        checkpoint.error = error[:2000]
+        if status:
+            checkpoint.status = status
+            checkpoint.lease_token, checkpoint.lease_until = "", None
+        checkpoint.save()
+        run = HarvestRun.objects.select_for_update().get(pk=checkpoint.run_id)
+        run.errors += 1
+        run.error = error[:2000]
+        run.save(update_fields=["errors", "error"])
+    if status:
+        complete_run_if_finished(checkpoint.run_id)
+        update_queue_gauge()
+
+
+def fail_run(run_id: int, error: str) -> None:
+    HarvestRun.objects.filter(pk=run_id).update(errors=F("errors") + 1)
+    finish_run(run_id, RunStatus.FAILED, error=error)
+
+
+def finish_run(run_id: int, status: str, *, error: str = "") -> None:
+    updates: dict[str, Any] = {"status": status, "finished_at": timezone.now()}
+    if error:
+        updates["error"] = error[:2000]
+    HarvestRun.objects.filter(pk=run_id).update(**updates)
+    logger.info("harvest run %s finished: %s %s", run_id, status, error)
+
+
+def complete_run_if_finished(run_id: int) -> None:
+    """When no checkpoint is left to run, the run takes the worst state among them (failed > paused > done)."""
+    states = set(HarvestCheckpoint.objects.filter(run_id=run_id).values_list("status", flat=True))
+    if not states or states - TERMINAL:
+        return
+    status = next(s for s in (RunStatus.FAILED, RunStatus.PAUSED, RunStatus.DONE) if s in states)
+    updated = HarvestRun.objects.filter(pk=run_id).exclude(status=status).update(
+        status=status, finished_at=timezone.now()
+    )
+    if updated:
+        logger.info("harvest run %s %s", run_id, status)
+
+
+def update_queue_gauge() -> None:
+    pending = HarvestCheckpoint.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).count()
+    metrics.QUEUE_SIZE.set(pending)
+
+
+def resumable_checkpoints(*, include_paused: bool) -> list[int]:
+    """Checkpoints a crash or a pause left behind: running with an expired lease, queued, or paused."""
+    now = timezone.now()
+    stalled = Q(status=RunStatus.RUNNING) & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    stalled |= Q(status=RunStatus.QUEUED, updated_at__lt=now - timedelta(seconds=settings.KIPRIS_CHECKPOINT_LEASE_SECONDS))
+    if include_paused:
+        stalled |= Q(status=RunStatus.PAUSED)
+    ids = list(HarvestCheckpoint.objects.filter(stalled).values_list("pk", flat=True))
+    if include_paused and ids:
+        HarvestRun.objects.filter(checkpoints__pk__in=ids, status=RunStatus.PAUSED).update(
+            status=RunStatus.RUNNING, finished_at=None
+        )
+        HarvestCheckpoint.objects.filter(pk__in=ids, status=RunStatus.PAUSED).update(status=RunStatus.QUEUED)
+    return ids
