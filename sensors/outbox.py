@@ -30,3 +30,20 @@ def queue_alert_frame(sensor_code: str, minute: datetime, flow_flags: str, press
 
 def outbox_length() -> int:
     return int(redis_client().llen(OUTBOX_KEY))
+
+
+# SET NX marks the slot and RPUSH queues the frames in one atomic step: a task redelivered after a worker
+# died (acks_late) finds the mark and queues nothing twice.
+_QUEUE_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  for i = 2, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+  return #ARGV - 1
+end
+return -1
+"""
+
+
+def queue_frames_once(key: str, frames: list[bytes], ttl_seconds: int) -> bool:
+    """Queue `frames` unless frames were already queued under `key` (within `ttl_seconds`). True if queued."""
+    queued = redis_client().eval(_QUEUE_ONCE, 2, f"pipewatch:sensors:sent:{key}", OUTBOX_KEY, ttl_seconds, *frames)
+    return int(queued) >= 0

@@ -8,14 +8,15 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Avg, Count, DateTimeField, Func, Max, Min
 from django.utils import timezone
 
-from .models import Reading, Sensor
-from .protocol import FrameError, FrameReading, Ranges, validate
+from .models import HourlyPrediction, Reading, Sensor
+from .protocol import FrameError, FrameReading, Ranges, ServerRow, format_server_frame, validate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,6 +141,7 @@ def purge_old_readings(now: datetime | None = None, max_seconds: float = 300.0) 
     while True:
         ids = list(Reading.objects.filter(ts__lt=cutoff).order_by().values_list("id", flat=True)[:PURGE_BATCH])
         if not ids:
+            HourlyPrediction.objects.filter(hour__lt=cutoff).delete()
             return deleted, True
         deleted += Reading.objects.filter(id__in=ids).delete()[0]
         if time.monotonic() > deadline:
@@ -205,3 +207,164 @@ def write_history(readings: pd.DataFrame) -> int:
             "ON CONFLICT (sensor_id, ts) DO NOTHING"
         )
         return int(cursor.rowcount)
+
+
+SERVER_FRAME_ROWS = 10
+# Only readings this recent count as "the last 10 rows": a sensor silent for a day sends no stale rows.
+SERVER_FRAME_LOOKBACK = timedelta(hours=6)
+
+
+def server_frame_rows(now: datetime) -> list[list[ServerRow]]:
+    """Per active sensor, its last 10 readings up to `now` (oldest first) with the predictions at the hour."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+
+    latest = (
+        Reading.objects.filter(sensor__active=True, ts__gt=now - SERVER_FRAME_LOOKBACK, ts__lte=now)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("sensor_id")], order_by=F("ts").desc()))
+        .filter(rank__lte=SERVER_FRAME_ROWS)
+        .values_list("sensor_id", "sensor__code", "ts", "flow", "pressure")
+    )
+    rows = sorted(latest, key=lambda row: (row[1], row[2]))
+    hours = {row[2] for row in rows if row[2].minute == 0}
+    predicted = {
+        (sensor_id, hour): (flow, pressure)
+        for sensor_id, hour, flow, pressure in HourlyPrediction.objects.filter(
+            sensor_id__in={row[0] for row in rows}, hour__in=hours
+        ).values_list("sensor_id", "hour", "flow", "pressure")
+    }
+    blocks: dict[str, list[ServerRow]] = {}
+    for sensor_id, code, ts, flow, pressure in rows:
+        predicted_flow, predicted_pressure = predicted.get((sensor_id, ts), (0.0, 0.0))
+        blocks.setdefault(code, []).append(ServerRow(code, ts, flow, pressure, predicted_flow, predicted_pressure))
+    return list(blocks.values())
+
+
+def send_server_frame(now: datetime | None = None) -> int:
+    """Queue the 10-minute server frame for every active sensor; returns the rows queued (0: already sent).
+
+    Once per 10-minute slot: a re-run (redelivered task) in the same slot queues nothing.
+    """
+    from .outbox import queue_frames_once
+    from .settings import frame_layout
+
+    now = now or timezone.now()
+    slot = now.replace(minute=now.minute - now.minute % 10, second=0, microsecond=0)
+    layout = frame_layout()
+    blocks = server_frame_rows(now)
+    frames = [line for block in blocks for line in format_server_frame(block, layout)]
+    if not frames:
+        return 0
+    if not queue_frames_once(f"server:{slot.isoformat()}", frames, ttl_seconds=3600):
+        logger.info("server frame for %s already queued", slot.isoformat())
+        return 0
+    return sum(len(block) for block in blocks)
+
+
+def check_ranges(
+    flow_min: float = 0.0, flow_max: float = 1000.0, pressure_min: float = 0.0, pressure_max: float = 16.0
+) -> None:
+    """A sensor's physical ranges must be non-empty, or every reading would be rejected."""
+    from rest_framework.exceptions import ValidationError
+
+    if flow_min >= flow_max:
+        raise ValidationError(f"flow_min ({flow_min}) must be below flow_max ({flow_max})")
+    if pressure_min >= pressure_max:
+        raise ValidationError(f"pressure_min ({pressure_min}) must be below pressure_max ({pressure_max})")
+
+
+READINGS_LIMIT_DEFAULT = 100
+READINGS_LIMIT_MAX = 10_000
+# Bucket widths of the readings API's `resample`, in seconds.
+RESAMPLE_RULES = {"1min": 60, "10min": 600, "1h": 3600}
+
+
+class Bucket(Func):
+    """The start of the `seconds`-wide bucket holding a timestamp, computed by the database."""
+
+    output_field = DateTimeField()
+
+    def __init__(self, expression: Any, seconds: int) -> None:
+        super().__init__(expression)
+        self.seconds = seconds
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"date_bin(%s::interval, {sql}, TIMESTAMPTZ '2000-01-01 00:00:00+00')", [
+            f"{self.seconds} seconds",
+            *params,
+        ]
+
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> Any:
+        # SQLite (the embedded default) keeps datetimes as UTC text.
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"datetime((CAST(strftime('%%s', {sql}) AS INTEGER) / %s) * %s, 'unixepoch')", [
+            *params,
+            self.seconds,
+            self.seconds,
+        ]
+
+
+def readings_query(
+    sensor: Sensor,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = READINGS_LIMIT_DEFAULT,
+    resample: str = "",
+) -> list[dict[str, Any]]:
+    """A sensor's readings in [start, end), oldest first, at most `limit` rows/buckets.
+
+    Without `start` the most recent rows are returned (the latest `limit`); resampling (`1min`, `10min`,
+    `1h`) aggregates in the database: mean, min and max per metric, highest status, count.
+    """
+    rows = Reading.objects.filter(sensor=sensor)
+    if start:
+        rows = rows.filter(ts__gte=start)
+    if end:
+        rows = rows.filter(ts__lt=end)
+    newest_first = start is None
+    if not resample:
+        ordered = rows.order_by("-ts" if newest_first else "ts").values(
+            "ts", "flow", "pressure", "status", "received_at"
+        )[:limit]
+        result: list[dict[str, Any]] = [dict(row) for row in ordered]
+    else:
+        buckets = (
+            rows.annotate(bucket=Bucket("ts", RESAMPLE_RULES[resample]))
+            .values("bucket")
+            .annotate(
+                flow_mean=Avg("flow"),
+                flow_low=Min("flow"),
+                flow_high=Max("flow"),
+                pressure_mean=Avg("pressure"),
+                pressure_low=Min("pressure"),
+                pressure_high=Max("pressure"),
+                status_max=Max("status"),
+                readings=Count("id"),
+            )
+            .order_by("-bucket" if newest_first else "bucket")[:limit]
+        )
+        result = [
+            {
+                "ts": row["bucket"],
+                "flow": row["flow_mean"],
+                "pressure": row["pressure_mean"],
+                "flow_min": row["flow_low"],
+                "flow_max": row["flow_high"],
+                "pressure_min": row["pressure_low"],
+                "pressure_max": row["pressure_high"],
+                "status": row["status_max"],
+                "count": row["readings"],
+            }
+            for row in buckets
+        ]
+    return result[::-1] if newest_first else result

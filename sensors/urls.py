@@ -3,5 +3,11 @@
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver
+from rest_framework.routers import DefaultRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from .api import SensorViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.register("sensors", SensorViewSet, basename="sensor")
+
+urlpatterns: list[URLPattern | URLResolver] = list(router.urls)
