@@ -1,0 +1,194 @@
+"""Reads for the API: time series of host samples (raw or downsampled in the database) and snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db.models import Avg, Count, DateTimeField, F, Func, Max, QuerySet
+from django.db.models.expressions import Combinable
+from django.utils import timezone
+
+from ..models import Host, HostSample
+from . import store
+
+
+@dataclass(frozen=True)
+class Series:
+    columns: tuple[str, ...]  # scalar columns: raw and downsampled
+    detail: tuple[str, ...] = ()  # per-device JSON: raw samples only
+
+
+SERIES = {
+    "cpu": Series(("cpu_percent", "load_1", "load_5", "load_15"), ("cpu_per_core",)),
+    "memory": Series(
+        (
+            "memory_percent",
+            "memory_used_bytes",
+            "memory_available_bytes",
+            "memory_total_bytes",
+            "swap_percent",
+            "swap_used_bytes",
+            "swap_total_bytes",
+        )
+    ),
+    "disk": Series(("disk_percent", "disk_read_bytes_per_second", "disk_write_bytes_per_second"), ("disks",)),
+    "network": Series(("net_sent_bytes_per_second", "net_recv_bytes_per_second"), ("interfaces",)),
+}
+STEPS = {"1m": 60, "5m": 300, "1h": 3600}
+AGGREGATES = {"avg": Avg, "max": Max}
+
+
+class TimeBucket(Func):
+    """The start of the `seconds`-wide bucket a timestamp falls in, computed by the database."""
+
+    output_field = DateTimeField()
+
+    def __init__(self, expression: Combinable | str, seconds: int) -> None:
+        super().__init__(expression)
+        self.seconds = int(seconds)  # from STEPS: an integer, safe to inline in the SQL
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = "to_timestamp(floor(extract(epoch from %(expressions)s) / %(step)s) * %(step)s)"
+        return self._as_vendor_sql(compiler, connection, template)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # '%%%%s' survives both this formatting and the backend's '%s' -> '?' placeholder rewrite.
+        template = "datetime((CAST(strftime('%%%%s', %(expressions)s) AS INTEGER) / %(step)s) * %(step)s, 'unixepoch')"
+        return self._as_vendor_sql(compiler, connection, template)
+
+    def _as_vendor_sql(self, compiler: Any, connection: Any, template: str) -> Any:
+        column_sql, params = compiler.compile(self.source_expressions[0])
+        return template % {"expressions": column_sql, "step": self.seconds}, params
+
+
+class UnknownHostError(LookupError):
+    pass
+
+
+def _samples(host: str | None) -> QuerySet[HostSample]:
+    if host is not None and not Host.objects.filter(name=host).exists():
+        raise UnknownHostError(host)
+    queryset = HostSample.objects.all()
+    return queryset.filter(host__name=host) if host is not None else queryset
+
+
+def series_rows(
+    series: str,
+    *,
+    host: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    step: str | None = None,
+    agg: str = "avg",
+) -> list[dict[str, Any]]:
+    """The newest `limit` points in [start, end], oldest first.
+
+    Raw: one point per sample with every column and the per-device detail. With `step`: one point per
+    host and bucket (avg or max of each column, and the number of samples), grouped by the database.
+    """
+    spec = SERIES[series]
+    queryset = _samples(host)
+    if step is not None:
+        seconds = STEPS[step]
+        end = end or timezone.now()
+        start = start or end - timedelta(seconds=seconds * limit)
+    if start is not None:
+        queryset = queryset.filter(ts__gte=start)
+    if end is not None:
+        queryset = queryset.filter(ts__lte=end)
+
+    if step is None:
+        rows = list(
+            queryset.order_by("-ts").values(*spec.columns, *spec.detail, timestamp=F("ts"), host_name=F("host__name"))[
+                :limit
+            ]
+        )
+    else:
+        aggregate = AGGREGATES[agg]
+        rows = list(
+            queryset.annotate(timestamp=TimeBucket("ts", STEPS[step]), host_name=F("host__name"))
+            .values("host_name", "timestamp")
+            .annotate(samples=Count("id"), **{column: aggregate(column) for column in spec.columns})
+            .order_by("-timestamp", "host_name")[:limit]
+        )
+    rows.reverse()
+    return [_point(row) for row in rows]
+
+
+def _point(row: dict[str, Any]) -> dict[str, Any]:
+    """API shape: `host` and `timestamp` first, then the values."""
+    return {"host": row.pop("host_name"), "timestamp": row.pop("timestamp"), **row}
+
+
+def _reports() -> dict[str, float]:
+    """Hosts' latest report times from Redis; none while Redis is unreachable (callers fall back)."""
+    try:
+        return store.last_reports()
+    except redis.RedisError:
+        return {}
+
+
+def _read_json(key: str) -> Any:
+    try:
+        return store.read_json(key)
+    except redis.RedisError:
+        return None
+
+
+def _latest_host() -> str | None:
+    reports = _reports()
+    return max(reports, key=reports.__getitem__) if reports else None
+
+
+def current_snapshot(host: str | None) -> dict[str, Any] | None:
+    """The latest sample of `host` (default: the host that reported last), from Redis, else the database."""
+    name = host or _latest_host()
+    if name is not None and (snapshot := _read_json(store.current_key(name))):
+        return {**snapshot, "source": "agent"}
+    queryset = _samples(host).select_related("host").order_by("-ts")
+    latest = queryset.first()
+    if latest is None:
+        return None
+    columns = [column for spec in SERIES.values() for column in (*spec.columns, *spec.detail)]
+    values = {column: getattr(latest, column) for column in columns}
+    return {"host": latest.host.name, "timestamp": latest.ts.isoformat(), **values, "source": "database"}
+
+
+def top_processes(host: str | None, sort_by: str, limit: int) -> dict[str, Any] | None:
+    name = host or _latest_host()
+    if name is None or not (document := _read_json(store.processes_key(name))):
+        return None
+    key = "cpu_percent" if sort_by == "cpu" else "memory_percent"
+    rows: Sequence[dict[str, Any]] = sorted(document["processes"], key=lambda row: row[key], reverse=True)
+    return {"host": name, "timestamp": document["timestamp"], "sort_by": sort_by, "processes": rows[:limit]}
+
+
+def hosts() -> list[dict[str, Any]]:
+    """Every known host with its latest report and whether it is reporting now."""
+    reports = _reports()
+    now = timezone.now().timestamp()
+    rows = []
+    for host in Host.objects.order_by("name"):
+        last = reports.get(host.name) or (host.last_seen_at.timestamp() if host.last_seen_at else None)
+        allowed = settings.MONITORING_HOST_STALE_INTERVALS * host.interval_seconds + 10
+        rows.append(
+            {
+                "name": host.name,
+                "active": host.active,
+                "cpu_count": host.cpu_count,
+                "memory_total_bytes": host.memory_total_bytes,
+                "platform": host.platform,
+                "boot_time": host.boot_time,
+                "interval_seconds": host.interval_seconds,
+                "first_seen_at": host.first_seen_at,
+                "last_report_at": datetime.fromtimestamp(last, tz=UTC) if last else None,
+                "reporting": last is not None and now - last <= allowed,
+            }
+        )
+    return rows
