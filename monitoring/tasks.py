@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from celery import shared_task
 
+from .services.detection import detect_host_minute
 from .services.store import purge_samples
 
 
@@ -11,3 +14,10 @@ from .services.store import purge_samples
 def purge_host_samples() -> int:
     """Daily: delete host samples beyond the retention age and row count (idempotent)."""
     return purge_samples()
+
+
+@shared_task(name="monitoring.detect_host_anomalies", soft_time_limit=50, time_limit=60)
+def detect_host_anomalies(minute: str | None = None) -> int:
+    """Every minute: score each host's last complete minute; returns how many metrics fired."""
+    at = datetime.fromisoformat(minute) if minute else None
+    return sum(evaluation.fired for evaluation in detect_host_minute(at))
