@@ -29,12 +29,12 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Harvest KIPRIS for the selected organisations")
     def harvest(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
-        from .tasks import harvest_organization
+        from .tasks import queue_run
 
         with transaction.atomic():
             for organization in queryset:
                 run = services.create_run(organization.pk)
-                harvest_organization.delay_on_commit(run.pk)
+                queue_run(run.pk)
         self.message_user(request, f"queued {queryset.count()} harvest run(s)", messages.SUCCESS)
 
 

@@ -23,7 +23,7 @@ from .serializers import (
     IPRightSerializer,
     OrganizationSerializer,
 )
-from .tasks import harvest_organization
+from .tasks import queue_run
 
 
 class SearchFilter(django_filters.CharFilter):
@@ -87,7 +87,7 @@ class OrganizationViewSet(viewsets.ModelViewSet):
             raise ValidationError("a harvest of this organisation is already queued or running")
         with transaction.atomic():
             run = services.create_run(organization.pk, options.validated_data["kinds"] or None)
-            harvest_organization.delay_on_commit(run.pk)
+            queue_run(run.pk)
         return Response(HarvestRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -178,6 +178,9 @@ def harvest_batch(checkpoint_id: int, *, token: str, pages: int, client: KiprisC
         fetched_pages += 1
     if done:
         complete_run_if_finished(checkpoint.run_id)
+    else:
+        # Hand the lease back: the task this one queues next has a new id and must be able to claim it.
+        HarvestCheckpoint.objects.filter(pk=checkpoint_id, lease_token=token).update(lease_token="", lease_until=None)
     update_queue_gauge()
     return BatchOutcome(done=done, pages=fetched_pages)
 

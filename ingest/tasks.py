@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import random
+from functools import partial
 from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import transaction
 
 from . import metrics, services
 from .kipris.errors import (
@@ -62,7 +64,7 @@ def harvest_all(kinds: list[str] | None = None) -> list[int]:
     run_ids = []
     for organization_id in Organization.objects.filter(active=True).values_list("pk", flat=True):
         run = services.create_run(organization_id, kinds)
-        harvest_organization.delay_on_commit(run.pk)
+        queue_run(run.pk)
         run_ids.append(run.pk)
     logger.info("queued %d harvest runs", len(run_ids))
     return run_ids
@@ -112,6 +114,11 @@ def harvest_pages(self: Task, checkpoint_id: int) -> int:
     if not outcome.done:
         harvest_pages.delay(checkpoint_id)
     return outcome.pages
+
+
+def queue_run(run_id: int) -> None:
+    """Send the run's first task once the transaction that created the run commits (workers must see it)."""
+    transaction.on_commit(partial(harvest_organization.delay, run_id))
 
 
 @shared_task(name="ingest.resume_stalled", soft_time_limit=60, time_limit=90)

@@ -43,6 +43,14 @@ class Simulator:
                 return org
         raise LookupError("no such simulated organisation")
 
+    def holder_of(self, kind: str, min_rows: int) -> tuple[SimOrganization, str]:
+        """An organisation found by business number and one of its applicants with >= min_rows of a kind."""
+        for org in self.sim.organizations:
+            for applicant in org.applicants:
+                if org.lookup == "business" and self.sim.count(applicant.number, kind) >= min_rows:
+                    return org, applicant.number
+        raise LookupError("no such simulated applicant")
+
     def expected_rows(self, org: SimOrganization, kinds: tuple[str, ...] = ("patent", "design", "trademark")) -> int:
         return sum(self.sim.count(a.number, k) for a in org.applicants for k in kinds)
 

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from ingest import services
 from ingest.models import HarvestCheckpoint, HarvestRun, Organization, RunStatus
-from ingest.tasks import harvest_organization
+from ingest.tasks import queue_run
 
 
 class Command(BaseCommand):
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             runs = [services.create_run(org_id, options["kinds"]) for org_id in org_ids]
             for run in runs:
-                harvest_organization.delay_on_commit(run.pk)
+                queue_run(run.pk)
         run_ids = [run.pk for run in runs]
         self.stdout.write(f"queued {len(run_ids)} harvest run(s): {', '.join(map(str, run_ids))}")
         if options["wait"]:
