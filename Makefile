@@ -32,8 +32,12 @@ test: lint
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; rm -rf "$$PROMETHEUS_MULTIPROC_DIR"; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
+# Every bench/*.py script (helpers live in bench/lib/) prints one JSON line; record them in docs/BENCHMARKS.md.
 bench: $(VENV)/.installed-dev
-	@for script in bench/*.py; do echo "== $$script" >&2; $(BIN)/python $$script || exit 1; done
+	@for script in bench/*.py; do \
+	  [ "$$(basename $$script)" = "__init__.py" ] && continue; \
+	  echo "== $$script" >&2; $(BIN)/python $$script || exit 1; \
+	done
 
 clean:
 	rm -rf var .mypy_cache .ruff_cache .pytest_cache

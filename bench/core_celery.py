@@ -77,7 +77,7 @@ def run_once(redis_url: str, workdir: str) -> dict[str, float]:
             "-c",
             "2",
             "--include",
-            "bench.celery_tasks",
+            "bench.lib.celery_tasks",
             "--without-gossip",
             "--without-mingle",
             "-n",
