@@ -108,7 +108,7 @@ class CriteriaVersion(models.Model):
 
 
 class Criteria(models.Model):
-    """Normal behaviour of one sensor's metric in one hour of the day (local time), for one version.
+    """Normal behaviour of one sensor's metric in one hour of the day (local time) on weekdays or weekends.
 
     `lower`/`upper` is the value band (the wider of median +- k robust sigma and the IQR fences), `residual_lower`/
     `residual_upper` the band of reading - hourly forecast, `max_flat_run` the longest run of identical
@@ -120,6 +120,7 @@ class Criteria(models.Model):
     sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="criteria")
     metric = models.CharField(max_length=16, choices=Metric.choices)
     hour = models.PositiveSmallIntegerField(help_text="hour of day, local time (0-23)")
+    weekend = models.BooleanField(default=False, help_text="Saturday/Sunday (demand peaks later and lower)")
     samples = models.PositiveIntegerField(default=0)
     median = models.FloatField()
     mad = models.FloatField()
@@ -133,14 +134,18 @@ class Criteria(models.Model):
     night_baseline = models.FloatField(null=True, blank=True)
 
     class Meta:
-        ordering = ["version", "sensor", "metric", "hour"]
+        ordering = ["version", "sensor", "metric", "weekend", "hour"]
         constraints = [
-            models.UniqueConstraint(fields=["version", "sensor", "metric", "hour"], name="criteria_unique_row")
+            models.UniqueConstraint(
+                fields=["version", "sensor", "metric", "hour", "weekend"], name="criteria_unique_slot"
+            )
         ]
-        indexes = [models.Index(fields=["version", "hour"], name="criteria_version_hour_idx")]
+        indexes = [models.Index(fields=["hour", "weekend"], name="criteria_slot_idx")]
 
     def __str__(self) -> str:
-        return f"v{self.version_id} {self.sensor_id} {self.metric} h{self.hour}"
+        return (
+            f"v{self.version_id} {self.sensor_id} {self.metric} {'weekend' if self.weekend else 'weekday'} h{self.hour}"
+        )
 
 
 class SensorMethodSettings(models.Model):

@@ -328,6 +328,10 @@ ANOMALY_CLEAN_MINUTES = env.int("ANOMALY_CLEAN_MINUTES", default=10)
 ANOMALY_DETECT_DELAY_MINUTES = env.int("ANOMALY_DETECT_DELAY_MINUTES", default=1)
 # Minutes a run looks back for minutes nobody evaluated (a stalled worker): each is evaluated once, late.
 ANOMALY_CATCHUP_MINUTES = env.int("ANOMALY_CATCHUP_MINUTES", default=15)
+# The detection lock's lifetime: above the task's hard time limit (55 s), so it never expires mid-run.
+ANOMALY_LOCK_SECONDS = env.int("ANOMALY_LOCK_SECONDS", default=58)
+# Health: detection is failing when no minute was evaluated for this many minutes.
+ANOMALY_STALE_MINUTES = env.int("ANOMALY_STALE_MINUTES", default=5)
 # system method: minutes without a reading before a gap fires; identical minutes before "stuck".
 ANOMALY_GAP_MINUTES = env.int("ANOMALY_GAP_MINUTES", default=5)
 # Noisy meters never repeat a value 5 minutes running; sensors whose normal data does (a closed valve at
