@@ -87,6 +87,12 @@ TASK_LAST_SUCCESS = Gauge(
     ["task"],
     multiprocess_mode="max",
 )
+TASK_LAST_PUBLISHED = Gauge(
+    "pipewatch_celery_task_last_published_timestamp_seconds",
+    "Unix time a task was last sent to the broker, by task name (beat's schedule shows as its own sends).",
+    ["task"],
+    multiprocess_mode="max",
+)
 
 
 class HostCollector(Collector):
@@ -178,6 +184,13 @@ def _task_succeeded(sender: Any = None, **_: Any) -> None:
         redis_client().hset(TASK_SUCCESS_KEY, name, now)
     except redis.RedisError as exc:
         logger.warning("cannot record the success of %s: %s", name, exc)
+
+
+@signals.before_task_publish.connect
+def _task_published(sender: str | None = None, **_: Any) -> None:
+    """Every-minute tasks are only sent by beat: their freshness is beat's liveness, seen from Prometheus."""
+    if sender:
+        TASK_LAST_PUBLISHED.labels(task=sender).set(time.time())
 
 
 def last_success(task: str) -> float | None:
