@@ -106,7 +106,7 @@ def exposed_metric_names() -> set[str]:
     for app in ("core", "sensors", "anomaly", "forecasting", "ingest", "monitoring"):
         if importlib.util.find_spec(f"{app}.metrics") is not None:
             importlib.import_module(f"{app}.metrics")
-    names = set(REGISTRY._names_to_collectors)  # noqa: SLF001 - the registry's own index of sample names
+    names = set(REGISTRY._names_to_collectors)  # the registry's own index of sample names
     names |= {"pipewatch_celery_queue_length"}  # core's scrape-time collector
     sampler = HostSampler("names")
     time.sleep(0.1)
