@@ -150,9 +150,10 @@ def split_frame(line: bytes, *, verify_checksum: bool = True, separator: str = "
 @lru_cache(maxsize=4096)
 def _parse_minute(text: str, time_format: str, time_zone: str) -> datetime:
     """Device time -> aware UTC minute. Cached: every sensor reports the same minute."""
-    if not text.isdigit() and time_format == DEFAULT_TIME_FORMAT:
-        raise ValueError(f"timestamp {text!r} is not digits")
-    local = datetime.strptime(text, time_format)  # noqa: DTZ007 - the zone is attached on the next line
+    local = datetime.strptime(text, time_format)  # noqa: DTZ007 - the zone is attached below
+    # strptime is lenient ("26030209" parses as 2026-03-02 00:09): only the canonical spelling is a time.
+    if local.strftime(time_format) != text:
+        raise ValueError(f"timestamp {text!r} is not in the canonical {time_format} form")
     return local.replace(second=0, microsecond=0, tzinfo=_zone(time_zone)).astimezone(UTC)
 
 

@@ -162,7 +162,7 @@ def _minute_floor(moment: datetime) -> datetime:
 def _clean_values(profile: SensorProfile, index: pd.DatetimeIndex, time_zone: str) -> tuple[np.ndarray, np.ndarray]:
     local = index.tz_convert(time_zone)
     hours = np.asarray(local.hour + local.minute / 60.0, dtype=float)
-    weekend = np.asarray(local.dayofweek >= 5)
+    weekend = np.asarray(local.day_of_week >= 5)
     flow = profile.mean_flow * daily_shape(hours, weekend)
     pressure = profile.static_pressure - profile.head_loss * (flow / profile.mean_flow) ** 2 * 0.5
     return flow, pressure
@@ -189,9 +189,11 @@ def simulate(
     for code in codes:
         profile = profile_for(code, seed)
         flow, pressure = _clean_values(profile, index, time_zone)
-        rng = np.random.default_rng([seed, int(code), epoch_minute])
-        flow = flow * (1 + NOISE * rng.standard_normal(len(index)))
-        pressure = pressure * (1 + NOISE / 3 * rng.standard_normal(len(index)))
+        # One noise stream per metric: a shorter run from the same start is a prefix of a longer one.
+        flow_noise = np.random.default_rng([seed, int(code), epoch_minute, 0]).standard_normal(len(index))
+        pressure_noise = np.random.default_rng([seed, int(code), epoch_minute, 1]).standard_normal(len(index))
+        flow = flow * (1 + NOISE * flow_noise)
+        pressure = pressure * (1 + NOISE / 3 * pressure_noise)
         keep = np.ones(len(index), dtype=bool)
         for fault in faults:
             if fault.sensor != code:

@@ -70,6 +70,9 @@ class Command(BaseCommand):
         parser.add_argument("--tcp-port", type=int, default=-1, help="serve frames on TCP instead of a pty")
         parser.add_argument("--tcp-host", default="127.0.0.1")
         parser.add_argument("--backfill", type=float, default=0, help="first write DAYS of history to the DB")
+        parser.add_argument(
+            "--delay", type=float, default=0, help="seconds between opening the pty/port and the first frame"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -151,7 +154,7 @@ class Command(BaseCommand):
     def run_device(self, start: datetime, options: dict[str, Any]) -> None:
         layout = frame_layout()
         seconds_per_minute = 60.0 / options["speed"]
-        wall_start = datetime.now(UTC).timestamp()
+        wall_start = datetime.now(UTC).timestamp() + options["delay"]
         minute = 0
         while not self.stopping and (not options["minutes"] or minute < options["minutes"]):
             count = CHUNK_MINUTES if not options["minutes"] else min(CHUNK_MINUTES, options["minutes"] - minute)

@@ -1,0 +1,116 @@
+"""simulator -> pty -> serial_bridge -> PostgreSQL, and outbound frames back to the device's log."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from core.metrics import render_latest
+from sensors import services
+from sensors.models import Reading, Sensor
+from sensors.outbox import queue_alert_frame
+from sensors.protocol import FrameError, parse_frame
+from sensors.settings import frame_layout
+from sensors.simulation import Fault, simulate
+from tests.conftest import ChildProcess, wait_for
+
+from .conftest import heartbeat
+
+pytestmark = pytest.mark.slow
+
+START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+CODES = [f"{n:03d}" for n in range(1, 6)]
+CHECKED_MINUTES = 20
+
+
+def test_simulated_device_through_a_pty_into_postgresql_and_frames_back(
+    start_process: Callable[..., ChildProcess],
+    start_bridge: Callable[..., ChildProcess],
+    tmp_path: Path,
+    clean_redis: redis.Redis,
+) -> None:
+    link = tmp_path / "sim.pty"
+    truth = tmp_path / "truth.csv"
+    faults = ["corrupt:002:3m:4m", "dropout:003:5m:3m", "clock_skew:004:10m:2m:7", "leak:001:0m:1d:0.5"]
+    simulator = start_process(
+        "simulator",
+        "manage.py",
+        "simulate_sensors",
+        "--sensors",
+        "5",
+        "--seed",
+        "9",
+        "--start",
+        START.isoformat(),
+        "--speed",
+        "120",
+        "--delay",
+        "8",
+        "--link",
+        str(link),
+        "--truth",
+        str(truth),
+        *[arg for fault in faults for arg in ("--fault", fault)],
+    )
+    wait_for(link.exists, timeout=30, what="the simulator's pty link")
+    bridge = start_bridge(str(link))
+    wait_for(lambda: heartbeat(clean_redis).get("connected"), timeout=30, what="the bridge to open the pty")
+
+    # What the device put on the wire in the first minutes, parsed as the bridge must have parsed it.
+    layout = frame_layout()
+    parsed_faults = [
+        Fault("corrupt", "002", START + timedelta(minutes=3), START + timedelta(minutes=7)),
+        Fault("dropout", "003", START + timedelta(minutes=5), START + timedelta(minutes=8)),
+        Fault("clock_skew", "004", START + timedelta(minutes=10), START + timedelta(minutes=12), 7),
+        Fault("leak", "001", START, START + timedelta(days=1), 0.5),
+    ]
+    wire = simulate(CODES, START, CHECKED_MINUTES, seed=9, faults=parsed_faults).frames(layout)
+    # First frame wins for a (sensor, minute): a skewed clock stamps minute 10 as 17, so the genuine
+    # minute-17 frame is a duplicate the database keeps out.
+    first: dict[tuple[str, datetime], tuple[str, datetime, float, float]] = {}
+    rejected = 0
+    for _, frame in wire:
+        try:
+            reading = parse_frame(frame, layout)
+        except FrameError:
+            rejected += 1
+            continue
+        first.setdefault((reading.sensor, reading.ts), (reading.sensor, reading.ts, reading.flow, reading.pressure))
+    assert rejected >= 3
+    expected = set(first.values())
+
+    def stored() -> set[tuple[str, datetime, float, float]]:
+        rows = Reading.objects.filter(ts__lt=START + timedelta(minutes=CHECKED_MINUTES))
+        return set(rows.values_list("sensor__code", "ts", "flow", "pressure"))
+
+    wait_for(lambda: len(stored()) >= len(expected), timeout=60, what="the first minutes to be stored")
+    missing, unexpected = expected - stored(), stored() - expected
+    assert not missing and not unexpected, f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+    assert set(Sensor.objects.values_list("code", flat=True)) == set(CODES)
+    assert Sensor.objects.filter(auto_registered=True).count() == 5
+    assert "003,dropout" in truth.read_text()
+
+    # Outbound: an alert and a server frame travel bridge -> pty -> device, which logs them.
+    queue_alert_frame("001", START + timedelta(minutes=5), "0100", "001")
+    assert services.send_server_frame(now=START + timedelta(minutes=CHECKED_MINUTES, seconds=30)) == 50
+    wait_for(lambda: "device received: $E,10" in simulator.output(), timeout=30, what="the server frame echo")
+    log = simulator.output()
+    assert re.search(r"device received: \$A,001,2603020905,0100,001\*[0-9A-F]{2}", log)
+    assert len(re.findall(r"device received: \$S,", log)) == 50
+
+    metrics = render_latest().decode()
+    assert re.search(r'pipewatch_sensors_frames_total\{result="bad_checksum"\} [1-9]', metrics) or re.search(
+        r'pipewatch_sensors_frames_total\{result="(bad_field_count|bad_framing)"\} [1-9]', metrics
+    )
+    assert re.search(r'pipewatch_sensors_outbound_frames_total\{tag="S"\} 50', metrics)
+    assert "pipewatch_sensors_bridge_connected 1.0" in metrics
+
+    bridge.stop()
+    assert bridge.proc.returncode == 0, bridge.output()
+    assert "stopped:" in bridge.output()
+    assert heartbeat(clean_redis) == {}
