@@ -1,0 +1,151 @@
+"""/api/v1/ipr/: organisations CRUD with validation, rights filters and CSV, runs, the harvest action."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+import redis
+from django.contrib.auth.models import User
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from ingest.models import HarvestRun, IPRight, Organization, RunStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api() -> APIClient:
+    client = APIClient()
+    client.force_authenticate(User.objects.create_user("operator"))
+    return client
+
+
+def make_right(org: Organization, number: str, kind: str = "patent", **fields: object) -> IPRight:
+    now = timezone.now()
+    return IPRight.objects.create(
+        organization=org,
+        kind=kind,
+        application_number=number,
+        raw={"applicationNumber": number},
+        first_seen=now,
+        last_seen=now,
+        last_changed=now,
+        **fields,
+    )
+
+
+def test_create_normalises_and_rejects_with_reasons(api: APIClient) -> None:
+    response = api.post(
+        "/api/v1/ipr/organizations/",
+        {"name": "삼성카드", "org_type": "company", "business_number": "2028145602"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["business_number"] == "202-81-45602"
+
+    bad = api.post(
+        "/api/v1/ipr/organizations/",
+        {"name": "x", "org_type": "company", "business_number": "202-81-45603"},
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "invalid"
+    assert "fails its check digit" in bad.json()["message"]
+
+    duplicate = api.post(
+        "/api/v1/ipr/organizations/",
+        {"name": "again", "org_type": "company", "business_number": "202-81-45602"},
+        format="json",
+    )
+    assert duplicate.status_code == 400
+    assert "already belongs to organisation" in duplicate.json()["message"]
+
+    none = api.post("/api/v1/ipr/organizations/", {"name": "none", "org_type": "company"}, format="json")
+    assert none.status_code == 400
+    assert "give a business registration number or a corporate number" in none.json()["message"]
+
+
+def test_writes_need_authentication() -> None:
+    anonymous = APIClient()
+    assert anonymous.post("/api/v1/ipr/organizations/", {"name": "x"}, format="json").status_code in {401, 403}
+    assert anonymous.get("/api/v1/ipr/rights/").status_code in {401, 403}
+
+
+def test_filter_and_search_organizations(api: APIClient) -> None:
+    Organization.objects.create(name="한빛대학교", org_type="university", corporate_number="110111-5518240")
+    Organization.objects.create(name="삼성카드", org_type="company", business_number="202-81-45602")
+    universities = api.get("/api/v1/ipr/organizations/?org_type=university").json()["results"]
+    assert [o["name"] for o in universities] == ["한빛대학교"]
+    by_number = api.get("/api/v1/ipr/organizations/?search=45602").json()["results"]
+    assert [o["name"] for o in by_number] == ["삼성카드"]
+    patch = api.patch(f"/api/v1/ipr/organizations/{by_number[0]['id']}/", {"corporate_number": "bad"}, format="json")
+    assert patch.status_code == 400
+
+
+def test_rights_filters_detail_and_csv(api: APIClient) -> None:
+    org = Organization.objects.create(name="삼성카드", business_number="202-81-45602")
+    other = Organization.objects.create(name="한빛", business_number="124-81-00998")
+    make_right(org, "1020200000001", title="반도체 소자", status="등록", application_date=date(2020, 5, 1), ipc_codes=["H01L 21/02"])
+    make_right(org, "4020210000002", kind="trademark", title="NOVA", status="출원", application_date=date(2021, 1, 1))
+    make_right(other, "1020220000003", title="반도체 패키지", application_date=date(2022, 1, 1))
+
+    def numbers(query: str) -> list[str]:
+        response = api.get(f"/api/v1/ipr/rights/?{query}")
+        assert response.status_code == 200, response.content
+        return sorted(r["application_number"] for r in response.json()["results"])
+
+    assert numbers(f"organization={org.pk}") == ["1020200000001", "4020210000002"]
+    assert numbers("kind=trademark") == ["4020210000002"]
+    assert numbers("status=등록") == ["1020200000001"]
+    assert numbers("applied_after=2021-01-01&applied_before=2021-12-31") == ["4020210000002"]
+    assert numbers("search=반도체") == ["1020200000001", "1020220000003"]
+    bad = api.get("/api/v1/ipr/rights/?applied_after=yesterday")
+    assert bad.status_code == 400
+    assert "applied_after" in bad.json()["message"]
+
+    listed = api.get("/api/v1/ipr/rights/?kind=trademark").json()["results"][0]
+    assert "raw" not in listed
+    detail = api.get(f"/api/v1/ipr/rights/{listed['id']}/").json()
+    assert detail["raw"] == {"applicationNumber": "4020210000002"}
+
+    export = api.get(f"/api/v1/ipr/rights/export/?organization={org.pk}")
+    assert export.status_code == 200
+    assert export["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
+    assert [r["application_number"] for r in rows] == ["4020210000002", "1020200000001"]
+    assert rows[1]["ipc_codes"] == "H01L 21/02"
+    assert rows[1]["organization"] == "삼성카드"
+
+
+def test_harvest_action_queues_a_run(
+    api: APIClient, clean_redis: redis.Redis, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    org = Organization.objects.create(name="삼성카드", business_number="202-81-45602")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            f"/api/v1/ipr/organizations/{org.pk}/harvest/", {"kinds": ["patent", "design"]}, format="json"
+        )
+    assert response.status_code == 202, response.content
+    run = HarvestRun.objects.get(pk=response.json()["id"])
+    assert (run.status, run.kinds) == (RunStatus.QUEUED, ["patent", "design"])
+    # The task message went to the ingest queue (sent on commit).
+    messages = [json.loads(raw) for raw in clean_redis.lrange("ingest", 0, -1)]
+    assert [m["headers"]["task"] for m in messages] == ["ingest.harvest_organization"]
+    assert json.loads(base64.b64decode(messages[0]["body"]))[0] == [run.pk]
+
+    again = api.post(f"/api/v1/ipr/organizations/{org.pk}/harvest/", {}, format="json")
+    assert again.status_code == 400
+    assert "already queued or running" in again.json()["message"]
+    bad_kind = api.post(f"/api/v1/ipr/organizations/{org.pk}/harvest/", {"kinds": ["copyright"]}, format="json")
+    assert bad_kind.status_code == 400
+
+    runs = api.get(f"/api/v1/ipr/runs/?organization={org.pk}").json()["results"]
+    assert [r["id"] for r in runs] == [run.pk]
