@@ -58,8 +58,11 @@ class Command(BaseCommand):
         )
         if port:
             addr = options["metrics_addr"] or settings.MONITORING_AGENT_METRICS_ADDR
-            start_http_server(port, addr=addr, registry=self._registry(agent))
-            self.stdout.write(f"host_agent: exporter on http://{addr}:{port}/metrics")
+            try:
+                start_http_server(port, addr=addr, registry=self._registry(agent))
+                self.stdout.write(f"host_agent: exporter on http://{addr}:{port}/metrics")
+            except OSError as exc:  # the port is taken: sampling matters more than the exporter
+                logger.warning("host agent: cannot serve metrics on %s:%d (%s); sampling without it", addr, port, exc)
 
         stopping = threading.Event()
 
