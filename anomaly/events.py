@@ -12,6 +12,7 @@ Notifications are sent after the transaction commits, so a rolled-back cycle nev
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,8 @@ from core.notify import Alert, notify
 from .models import AnomalyEvent, EventStatus
 
 logger = logging.getLogger(__name__)
+
+Transition = Callable[[int, int | None], AnomalyEvent]
 
 
 def _alert(event: AnomalyEvent) -> Alert:

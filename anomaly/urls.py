@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, include, path
+from rest_framework.routers import DefaultRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from . import api
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("anomalies", api.AnomalyEventViewSet, basename="anomaly")
+router.register("criteria", api.CriteriaViewSet, basename="criteria")
+router.register("criteria-versions", api.CriteriaVersionViewSet, basename="criteria-version")
+
+urlpatterns: list[URLPattern | URLResolver] = [path("", include(router.urls))]
