@@ -40,8 +40,16 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 @admin.register(IPRight)
 class IPRightAdmin(admin.ModelAdmin):
-    list_display = ["application_number", "design_number", "kind", "title", "status", "application_date", "organization"]
-    list_filter = ["kind", "status", "organization__org_type", ("application_date", admin.DateFieldListFilter)]
+    list_display = [
+        "application_number",
+        "design_number",
+        "kind",
+        "title",
+        "status",
+        "application_date",
+        "organization",
+    ]
+    list_filter = ["kind", "status", "organization__org_type", "application_date"]
     search_fields = ["application_number", "registration_number", "title", "organization__name"]
     list_select_related = ["organization"]
     date_hierarchy = "application_date"
@@ -58,7 +66,7 @@ class CheckpointInline(admin.TabularInline):
     model = HarvestCheckpoint
     extra = 0
     can_delete = False
-    fields = ["applicant", "kind", "status", "next_page", "fetched", "total", "error"]
+    fields = ("applicant", "kind", "status", "next_page", "fetched", "total", "error")
     readonly_fields = fields
 
 

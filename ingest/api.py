@@ -30,7 +30,7 @@ class SearchFilter(django_filters.CharFilter):
     """Free-text search over the given fields (icontains on any)."""
 
     def __init__(self, *fields: str, **kwargs: object) -> None:
-        super().__init__(method=self.search, **kwargs)  # type: ignore[arg-type]
+        super().__init__(method=self.search, **kwargs)
         self.search_fields = fields
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:

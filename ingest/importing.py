@@ -62,11 +62,6 @@ def import_rows(lines: Iterable[str]) -> ImportReport:
         except ValidationError as exc:
             report.rejected.append((line, _reason(exc)))
             continue
-        lookup = (
-            {"business_number": candidate.business_number}
-            if candidate.business_number
-            else {"corporate_number": candidate.corporate_number}
-        )
         defaults = {
             "name": name,
             "org_type": org_type,
@@ -75,7 +70,14 @@ def import_rows(lines: Iterable[str]) -> ImportReport:
         }
         try:
             with transaction.atomic():
-                _, created = Organization.objects.update_or_create(**lookup, defaults=defaults)
+                if candidate.business_number:
+                    _, created = Organization.objects.update_or_create(
+                        business_number=candidate.business_number, defaults=defaults
+                    )
+                else:
+                    _, created = Organization.objects.update_or_create(
+                        corporate_number=candidate.corporate_number, defaults=defaults
+                    )
         except (IntegrityError, ValidationError) as exc:
             report.rejected.append((line, f"conflicts with an existing organisation: {exc}"))
             continue

@@ -42,6 +42,10 @@ class Organization(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.clean()
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         for field, normalize in (
@@ -57,10 +61,6 @@ class Organization(models.Model):
             errors["business_number"] = "give a business registration number or a corporate number"
         if errors:
             raise ValidationError(errors)
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self.clean()
-        super().save(*args, **kwargs)
 
 
 class Applicant(models.Model):

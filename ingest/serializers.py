@@ -12,7 +12,9 @@ from .services import ALL_KINDS
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
-    applicant_numbers = serializers.SlugRelatedField(source="applicants", many=True, read_only=True, slug_field="number")
+    applicant_numbers: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        source="applicants", many=True, read_only=True, slug_field="number"
+    )
 
     class Meta:
         model = Organization
@@ -29,7 +31,10 @@ class OrganizationSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["applicants_resolved_at", "created_at"]
         # Uniqueness is checked on the normalised numbers in validate(), not on the raw input.
-        extra_kwargs = {"business_number": {"validators": []}, "corporate_number": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {
+            "business_number": {"validators": []},
+            "corporate_number": {"validators": []},
+        }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         candidate = Organization(**{**self._current(), **attrs})
@@ -39,7 +44,9 @@ class OrganizationSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(exc.message_dict) from exc
         for field in ("business_number", "corporate_number"):
             value = getattr(candidate, field)
-            clash = Organization.objects.filter(**{field: value}).exclude(pk=getattr(self.instance, "pk", None))
+            clash = Organization.objects.filter(**{field: value})
+            if self.instance is not None:
+                clash = clash.exclude(pk=self.instance.pk)
             if value and clash.exists():
                 raise serializers.ValidationError({field: f"{value} already belongs to organisation {clash[0].pk}"})
             attrs[field] = value

@@ -296,8 +296,8 @@ def complete_run_if_finished(run_id: int) -> None:
     if not states or states - TERMINAL:
         return
     status = next(s for s in (RunStatus.FAILED, RunStatus.PAUSED, RunStatus.DONE) if s in states)
-    updated = HarvestRun.objects.filter(pk=run_id).exclude(status=status).update(
-        status=status, finished_at=timezone.now()
+    updated = (
+        HarvestRun.objects.filter(pk=run_id).exclude(status=status).update(status=status, finished_at=timezone.now())
     )
     if updated:
         logger.info("harvest run %s %s", run_id, status)
@@ -312,7 +312,9 @@ def resumable_checkpoints(*, include_paused: bool) -> list[int]:
     """Checkpoints a crash or a pause left behind: running with an expired lease, queued, or paused."""
     now = timezone.now()
     stalled = Q(status=RunStatus.RUNNING) & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-    stalled |= Q(status=RunStatus.QUEUED, updated_at__lt=now - timedelta(seconds=settings.KIPRIS_CHECKPOINT_LEASE_SECONDS))
+    stalled |= Q(
+        status=RunStatus.QUEUED, updated_at__lt=now - timedelta(seconds=settings.KIPRIS_CHECKPOINT_LEASE_SECONDS)
+    )
     if include_paused:
         stalled |= Q(status=RunStatus.PAUSED)
     ids = list(HarvestCheckpoint.objects.filter(stalled).values_list("pk", flat=True))

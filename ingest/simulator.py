@@ -45,10 +45,32 @@ SEARCH_ROUTES: dict[tuple[str, str, str], tuple[str, str, int]] = {
 }
 DEFAULT_ROWS = 20
 
-COMPANY_STEMS = ["한빛", "대성", "미래", "세진", "동아", "우리", "새한", "청운", "태양", "금강", "한결", "나래", "두리", "서해"]
+COMPANY_STEMS = [
+    "한빛",
+    "대성",
+    "미래",
+    "세진",
+    "동아",
+    "우리",
+    "새한",
+    "청운",
+    "태양",
+    "금강",
+    "한결",
+    "나래",
+    "두리",
+    "서해",
+]
 COMPANY_TAILS = ["전자", "화학", "바이오", "정밀", "테크", "소재", "에너지", "로보틱스", "제약", "모빌리티"]
 UNIVERSITY_STEMS = ["한국", "서라벌", "가람", "동해", "새빛", "중앙", "백두", "온누리", "한마음"]
-TITLE_SUBJECTS = ["반도체 소자", "이차전지 전극", "디스플레이 패널", "무선 통신 장치", "의료용 영상 장치", "수처리 필터"]
+TITLE_SUBJECTS = [
+    "반도체 소자",
+    "이차전지 전극",
+    "디스플레이 패널",
+    "무선 통신 장치",
+    "의료용 영상 장치",
+    "수처리 필터",
+]
 TITLE_TAILS = ["및 그 제조 방법", "를 포함하는 시스템", "의 제어 방법", "용 조성물", "및 이를 이용한 검사 장치"]
 ARTICLES = ["휴대전화기", "의자", "조명기구", "포장용 용기", "자동차용 휠", "손목시계"]
 MARK_WORDS = ["NOVA", "한빛", "ALPHA", "새봄", "ZENITH", "푸른숲", "LUMI"]
@@ -196,9 +218,13 @@ class SimulatedKipris:
             "registerStatus" if kind == "patent" else "applicationStatus": statuses[status_index % len(statuses)],
             "drawing": f"http://plus.kipris.or.kr/kiprisplusws/fileToss.jsp?arg={rng.getrandbits(64):016x}",
         }
-        number_tag, date_tag = ("registerNumber", "registerDate") if kind == "patent" else (
-            "registrationNumber",
-            "registrationDate",
+        number_tag, date_tag = (
+            ("registerNumber", "registerDate")
+            if kind == "patent"
+            else (
+                "registrationNumber",
+                "registrationDate",
+            )
         )
         fields[number_tag] = f"{prefix}{serial + 1000000:07d}0000" if registered else ""
         fields[date_tag] = (applied + timedelta(days=700)).strftime("%Y%m%d") if registered else ""
@@ -245,7 +271,7 @@ class SimulatedKipris:
                     return kind
         return None
 
-    def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, bytes]:
+    def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, bytes]:  # noqa: PLR0911 - one per outcome
         """(HTTP status, body) for a KIPRIS path and its decoded query."""
         recent = self.note_arrival(path)
         low, high = self.faults.latency_ms
@@ -269,7 +295,9 @@ class SimulatedKipris:
             # Family A answers a wrong or missing key name with "bad parameter", not an auth error.
             return 200, error_xml(family, "10" if family == "kipo-api" else "30", "INVALID_REQUEST_PARAMETER_ERROR.")
         if key != self.api_key:
-            return 200, error_xml(family, "30", "등록된 서비스키를 입력해 주십시오(Access key & Service key is not registerd error)")
+            return 200, error_xml(
+                family, "30", "등록된 서비스키를 입력해 주십시오(Access key & Service key is not registerd error)"
+            )
         if family == "openapi" and service == "CorpBsApplicantService" and operation in APPLICANT_OPS:
             return 200, self.applicant_answer(operation, query)
         route = SEARCH_ROUTES.get((family, service, operation))
@@ -283,11 +311,21 @@ class SimulatedKipris:
             "http503": (503, b"Service Unavailable"),
             "not_xml": (200, b"<html><body>\xec\xa0\x90\xea\xb2\x80 \xec\xa4\x91</body></html>"),
             "malformed": (200, b"<?xml version='1.0'?><response><header><resultCode>00</resultCode></head"),
-            "truncated": (200, b"<?xml version='1.0'?><response><header><resultCode>00</resultCode>"
-                          b"</header><body><items><item><applicationNumber>10200"),
-            "entity_bomb": (200, b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
-                            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>'
-                            b"<response><header><resultCode>00</resultCode></header><body>&c;</body></response>"),
+            "truncated": (
+                200,
+                (
+                    b"<?xml version='1.0'?><response><header><resultCode>00</resultCode>"
+                    b"</header><body><items><item><applicationNumber>10200"
+                ),
+            ),
+            "entity_bomb": (
+                200,
+                (
+                    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+                    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+                    b"<response><header><resultCode>00</resultCode></header><body>&c;</body></response>"
+                ),
+            ),
             "quota": (200, error_xml(family, "22", "LIMITED_NUMBER_OF_SERVICE_REQUESTS_EXCEEDS_ERROR.")),
             "blocked": (200, error_xml(family, "10", "Blocked users.")),
             "invalid_key": (200, error_xml(family, "30", "Access key & Service key is not registerd error")),
@@ -515,7 +553,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._reply(200, b'{"ok": true}', "application/json")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args: Any) -> None:
         # The query holds the key: log the path only.
         logger.debug("%s %s", self.command, urlsplit(self.path).path)
 

@@ -103,7 +103,9 @@ def harvest_pages(self: Task, checkpoint_id: int) -> int:
     metrics.ACTIVE_WORKERS.inc()
     try:
         # The task id survives retries and redeliveries, so a redelivered message reclaims its own lease.
-        outcome = services.harvest_batch(checkpoint_id, token=self.request.id, pages=settings.KIPRIS_PAGES_PER_TASK)
+        outcome = services.harvest_batch(
+            checkpoint_id, token=str(self.request.id), pages=settings.KIPRIS_PAGES_PER_TASK
+        )
     except CircuitOpenError as exc:
         raise self.retry(exc=exc, countdown=exc.retry_after + random.uniform(0, 5), max_retries=None) from exc
     except PAUSING_ERRORS as exc:

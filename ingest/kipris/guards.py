@@ -30,7 +30,7 @@ PREFIX = "pipewatch:kipris"
 # Reserve one token. The bucket may go negative: a caller that gets a wait owns the next free slot and
 # sleeps until then, so waiters are served in order and Redis sees one call per request.
 # Any 1-second window then holds at most burst + rate grants.
-TOKEN_BUCKET_LUA = """
+BUCKET_LUA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
@@ -89,7 +89,7 @@ class TokenBucket:
             raise ValueError("the token bucket needs rate > 0 and burst >= 1")
         self.rate, self.burst, self.max_wait = rate, burst, max_wait
         self.client = client or redis_client()
-        self.script = self.client.register_script(TOKEN_BUCKET_LUA)
+        self.script = self.client.register_script(BUCKET_LUA)
         self.sleep = sleep
 
     def try_reserve(self) -> float:

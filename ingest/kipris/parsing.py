@@ -97,7 +97,9 @@ def parse_envelope(body: bytes) -> Envelope:
     response = document.get("response") if isinstance(document, dict) else None
     if not isinstance(response, dict):
         raise TransientError("XML without a <response> element")
-    header = response.get("header") if isinstance(response.get("header"), dict) else {}
+    header = response.get("header")
+    if not isinstance(header, dict):
+        header = {}
     code, message = text(header.get("resultCode")), text(header.get("resultMsg"))
     raise_for_result(code, message)
     body_node = response.get("body")

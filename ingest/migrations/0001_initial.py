@@ -5,119 +5,231 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Organization',
+            name="Organization",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(db_index=True, max_length=200)),
-                ('org_type', models.CharField(choices=[('company', 'company'), ('university', 'university')], default='company', max_length=10)),
-                ('business_number', models.CharField(blank=True, db_index=True, default='', max_length=12)),
-                ('corporate_number', models.CharField(blank=True, db_index=True, default='', max_length=14)),
-                ('active', models.BooleanField(default=True, help_text='Harvested by the periodic refresh.')),
-                ('applicants_resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(db_index=True, max_length=200)),
+                (
+                    "org_type",
+                    models.CharField(
+                        choices=[("company", "company"), ("university", "university")], default="company", max_length=10
+                    ),
+                ),
+                ("business_number", models.CharField(blank=True, db_index=True, default="", max_length=12)),
+                ("corporate_number", models.CharField(blank=True, db_index=True, default="", max_length=14)),
+                ("active", models.BooleanField(default=True, help_text="Harvested by the periodic refresh.")),
+                ("applicants_resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name', 'id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('business_number', ''), _negated=True), fields=('business_number',), name='ingest_org_unique_business'), models.UniqueConstraint(condition=models.Q(('corporate_number', ''), _negated=True), fields=('corporate_number',), name='ingest_org_unique_corporate')],
+                "ordering": ["name", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("business_number", ""), _negated=True),
+                        fields=("business_number",),
+                        name="ingest_org_unique_business",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("corporate_number", ""), _negated=True),
+                        fields=("corporate_number",),
+                        name="ingest_org_unique_corporate",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HarvestRun',
+            name="HarvestRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kinds', models.JSONField(default=list, help_text='Searches run: patent (with utility), design, trademark.')),
-                ('status', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('done', 'done'), ('failed', 'failed'), ('paused', 'paused')], db_index=True, default='queued', max_length=10)),
-                ('error', models.TextField(blank=True, default='')),
-                ('requests', models.PositiveIntegerField(default=0)),
-                ('errors', models.PositiveIntegerField(default=0)),
-                ('stats', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='ingest.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kinds",
+                    models.JSONField(default=list, help_text="Searches run: patent (with utility), design, trademark."),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                            ("paused", "paused"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("error", models.TextField(blank=True, default="")),
+                ("requests", models.PositiveIntegerField(default=0)),
+                ("errors", models.PositiveIntegerField(default=0)),
+                ("stats", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="ingest.organization"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Applicant',
+            name="Applicant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=12, unique=True)),
-                ('name', models.CharField(blank=True, default='', max_length=200)),
-                ('first_seen', models.DateTimeField(auto_now_add=True)),
-                ('last_seen', models.DateTimeField(auto_now=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='applicants', to='ingest.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.CharField(max_length=12, unique=True)),
+                ("name", models.CharField(blank=True, default="", max_length=200)),
+                ("first_seen", models.DateTimeField(auto_now_add=True)),
+                ("last_seen", models.DateTimeField(auto_now=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="applicants", to="ingest.organization"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
         migrations.CreateModel(
-            name='IPRight',
+            name="IPRight",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('patent', 'patent'), ('utility', 'utility model'), ('design', 'design'), ('trademark', 'trademark')], max_length=10)),
-                ('application_number', models.CharField(max_length=20)),
-                ('design_number', models.CharField(blank=True, default='', max_length=20)),
-                ('application_date', models.DateField(blank=True, null=True)),
-                ('title', models.TextField(blank=True, default='')),
-                ('status', models.CharField(blank=True, db_index=True, default='', max_length=40)),
-                ('registration_number', models.CharField(blank=True, default='', max_length=20)),
-                ('registration_date', models.DateField(blank=True, null=True)),
-                ('publication_number', models.CharField(blank=True, default='', max_length=20)),
-                ('publication_date', models.DateField(blank=True, null=True)),
-                ('open_number', models.CharField(blank=True, default='', max_length=20)),
-                ('open_date', models.DateField(blank=True, null=True)),
-                ('ipc_codes', models.JSONField(blank=True, default=list)),
-                ('nice_classes', models.JSONField(blank=True, default=list)),
-                ('vienna_codes', models.JSONField(blank=True, default=list)),
-                ('applicant_names', models.JSONField(blank=True, default=list)),
-                ('agent', models.CharField(blank=True, default='', max_length=200)),
-                ('abstract', models.TextField(blank=True, default='')),
-                ('image_url', models.URLField(blank=True, default='', max_length=500)),
-                ('raw', models.JSONField(default=dict, help_text='The record exactly as KIPRIS sent it.')),
-                ('first_seen', models.DateTimeField()),
-                ('last_seen', models.DateTimeField()),
-                ('last_changed', models.DateTimeField()),
-                ('applicant', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='rights', to='ingest.applicant')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rights', to='ingest.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("patent", "patent"),
+                            ("utility", "utility model"),
+                            ("design", "design"),
+                            ("trademark", "trademark"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("application_number", models.CharField(max_length=20)),
+                ("design_number", models.CharField(blank=True, default="", max_length=20)),
+                ("application_date", models.DateField(blank=True, null=True)),
+                ("title", models.TextField(blank=True, default="")),
+                ("status", models.CharField(blank=True, db_index=True, default="", max_length=40)),
+                ("registration_number", models.CharField(blank=True, default="", max_length=20)),
+                ("registration_date", models.DateField(blank=True, null=True)),
+                ("publication_number", models.CharField(blank=True, default="", max_length=20)),
+                ("publication_date", models.DateField(blank=True, null=True)),
+                ("open_number", models.CharField(blank=True, default="", max_length=20)),
+                ("open_date", models.DateField(blank=True, null=True)),
+                ("ipc_codes", models.JSONField(blank=True, default=list)),
+                ("nice_classes", models.JSONField(blank=True, default=list)),
+                ("vienna_codes", models.JSONField(blank=True, default=list)),
+                ("applicant_names", models.JSONField(blank=True, default=list)),
+                ("agent", models.CharField(blank=True, default="", max_length=200)),
+                ("abstract", models.TextField(blank=True, default="")),
+                ("image_url", models.URLField(blank=True, default="", max_length=500)),
+                ("raw", models.JSONField(default=dict, help_text="The record exactly as KIPRIS sent it.")),
+                ("first_seen", models.DateTimeField()),
+                ("last_seen", models.DateTimeField()),
+                ("last_changed", models.DateTimeField()),
+                (
+                    "applicant",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="rights",
+                        to="ingest.applicant",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="rights", to="ingest.organization"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-application_date', 'application_number'],
-                'indexes': [models.Index(fields=['organization', 'kind', 'application_date'], name='ingest_ipri_organiz_b6e5a8_idx')],
-                'constraints': [models.UniqueConstraint(fields=('kind', 'application_number', 'design_number'), name='ingest_ipright_natural_key')],
+                "ordering": ["-application_date", "application_number"],
+                "indexes": [
+                    models.Index(
+                        fields=["organization", "kind", "application_date"], name="ingest_ipri_organiz_b6e5a8_idx"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("kind", "application_number", "design_number"), name="ingest_ipright_natural_key"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HarvestCheckpoint',
+            name="HarvestCheckpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('patent', 'patent + utility'), ('design', 'design'), ('trademark', 'trademark')], max_length=10)),
-                ('next_page', models.PositiveIntegerField(default=1)),
-                ('fetched', models.PositiveIntegerField(default=0)),
-                ('total', models.PositiveIntegerField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('done', 'done'), ('failed', 'failed'), ('paused', 'paused')], db_index=True, default='queued', max_length=10)),
-                ('error', models.TextField(blank=True, default='')),
-                ('lease_token', models.CharField(blank=True, default='', max_length=36)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('applicant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checkpoints', to='ingest.applicant')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checkpoints', to='ingest.harvestrun')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checkpoints', to='ingest.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("patent", "patent + utility"), ("design", "design"), ("trademark", "trademark")],
+                        max_length=10,
+                    ),
+                ),
+                ("next_page", models.PositiveIntegerField(default=1)),
+                ("fetched", models.PositiveIntegerField(default=0)),
+                ("total", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                            ("paused", "paused"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("error", models.TextField(blank=True, default="")),
+                ("lease_token", models.CharField(blank=True, default="", max_length=36)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "applicant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="checkpoints", to="ingest.applicant"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="checkpoints", to="ingest.harvestrun"
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="checkpoints",
+                        to="ingest.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('run', 'applicant', 'kind'), name='ingest_checkpoint_unique')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("run", "applicant", "kind"), name="ingest_checkpoint_unique")
+                ],
             },
         ),
     ]

@@ -13,7 +13,7 @@ from django.conf import LazySettings
 
 from ingest.kipris.client import KiprisClient
 from ingest.models import Organization
-from ingest.simulator import SimulatedKipris, SimOrganization, make_server
+from ingest.simulator import SimOrganization, SimulatedKipris, make_server
 
 API_KEY = "k3y+with/slash=and+plus=="
 
@@ -70,7 +70,7 @@ def simulator(settings: LazySettings) -> Iterator[Simulator]:
 
 
 @pytest.fixture
-def client_for(simulator: Simulator) -> Callable[..., KiprisClient]:
+def client_for(simulator: Simulator) -> Iterator[Callable[..., KiprisClient]]:
     """Unguarded clients on the simulator (the guards have their own tests)."""
     made: list[KiprisClient] = []
 

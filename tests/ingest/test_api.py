@@ -93,7 +93,14 @@ def test_filter_and_search_organizations(api: APIClient) -> None:
 def test_rights_filters_detail_and_csv(api: APIClient) -> None:
     org = Organization.objects.create(name="삼성카드", business_number="202-81-45602")
     other = Organization.objects.create(name="한빛", business_number="124-81-00998")
-    make_right(org, "1020200000001", title="반도체 소자", status="등록", application_date=date(2020, 5, 1), ipc_codes=["H01L 21/02"])
+    make_right(
+        org,
+        "1020200000001",
+        title="반도체 소자",
+        status="등록",
+        application_date=date(2020, 5, 1),
+        ipc_codes=["H01L 21/02"],
+    )
     make_right(org, "4020210000002", kind="trademark", title="NOVA", status="출원", application_date=date(2021, 1, 1))
     make_right(other, "1020220000003", title="반도체 패키지", application_date=date(2022, 1, 1))
 
@@ -119,7 +126,7 @@ def test_rights_filters_detail_and_csv(api: APIClient) -> None:
     export = api.get(f"/api/v1/ipr/rights/export/?organization={org.pk}")
     assert export.status_code == 200
     assert export["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(export.getvalue().decode("utf-8-sig"))))
     assert [r["application_number"] for r in rows] == ["4020210000002", "1020200000001"]
     assert rows[1]["ipc_codes"] == "H01L 21/02"
     assert rows[1]["organization"] == "삼성카드"

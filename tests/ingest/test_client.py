@@ -83,7 +83,10 @@ def test_paging_fetches_every_row_once(
 def test_openapi_row_offset_is_not_a_page_number(simulator: Simulator, client_for: Callable[..., KiprisClient]) -> None:
     """docsStart=2 starts one row later (the neojune bug would ask for docsStart=page)."""
     applicant = next(
-        a.number for o in simulator.sim.organizations for a in o.applicants if simulator.sim.count(a.number, "patent") > 3
+        a.number
+        for o in simulator.sim.organizations
+        for a in o.applicants
+        if simulator.sim.count(a.number, "patent") > 3
     )
     client = client_for()
     first = client.search_page("patent", applicant, page=1, fetched=0, family=Family.OPENAPI)
@@ -102,7 +105,8 @@ def test_records_are_normalised(simulator: Simulator, client_for: Callable[..., 
     kinds = {r.kind for r in page.records}
     assert kinds == {"patent", "utility"}  # the 20-prefix rows are utility models
     record = page.records[0]
-    assert record.fields["ipc_codes"] and all(" " in code for code in record.fields["ipc_codes"])
+    assert record.fields["ipc_codes"]
+    assert all(" " in code for code in record.fields["ipc_codes"])  # "H01L 21/02": not split on spaces
     assert record.fields["application_date"] is not None
     assert record.fields["applicant_names"][0] == org.name
     joint = next(r for r in page.records if len(r.fields["applicant_names"]) > 1)
@@ -181,7 +185,10 @@ def test_wrong_parameter_name_is_a_bad_parameter(simulator: Simulator) -> None:
 
 def test_total_count_guard(simulator: Simulator, client_for: Callable[..., KiprisClient]) -> None:
     applicant = next(
-        a.number for o in simulator.sim.organizations for a in o.applicants if simulator.sim.count(a.number, "patent") > 50
+        a.number
+        for o in simulator.sim.organizations
+        for a in o.applicants
+        if simulator.sim.count(a.number, "patent") > 50
     )
     with pytest.raises(TooManyResultsError, match="ignored upstream"):
         client_for(max_total=50).search_page("patent", applicant, page=1, fetched=0)

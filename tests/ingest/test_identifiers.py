@@ -27,7 +27,10 @@ def test_business_number_forms(raw: str) -> None:
         ("124-81-0099", "10 digits, not 9"),
         ("12481009981", "10 digits, not 11"),
         ("124-8I-00998", "only digits"),
-        ("１２４８１００９９８", "only digits"),  # full-width digits are not accepted silently
+        (
+            "\uff11\uff12\uff14\uff18\uff11\uff10\uff10\uff19\uff19\uff18",
+            "only digits",
+        ),  # full-width digits are not accepted silently
     ],
 )
 def test_bad_business_numbers_say_why(raw: str, reason: str) -> None:

@@ -50,7 +50,9 @@ def test_reimport_updates_instead_of_duplicating(tmp_path: Path) -> None:
     path = tmp_path / "orgs.csv"
     path.write_text("name,org_type,business_number,corporate_number\n한빛,company,124-81-00998,\n", encoding="utf-8")
     run(path)
-    path.write_text("name,org_type,business_number,corporate_number\n한빛전자,company,1248100998,\n", encoding="utf-8-sig")
+    path.write_text(
+        "name,org_type,business_number,corporate_number\n한빛전자,company,1248100998,\n", encoding="utf-8-sig"
+    )
     out, _ = run(path)
     assert "0 created, 1 updated, 0 rejected" in out
     assert list(Organization.objects.values_list("name", flat=True)) == ["한빛전자"]

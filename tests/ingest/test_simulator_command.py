@@ -58,7 +58,11 @@ def test_export_orgs_matches_the_served_data(tmp_path: Path) -> None:
 
 @pytest.mark.django_db
 def test_simulator_is_deterministic_for_a_seed() -> None:
-    first, again, other = SimulatedKipris(seed=3, organizations=20), SimulatedKipris(seed=3, organizations=20), SimulatedKipris(seed=4, organizations=20)
+    first, again, other = (
+        SimulatedKipris(seed=3, organizations=20),
+        SimulatedKipris(seed=3, organizations=20),
+        SimulatedKipris(seed=4, organizations=20),
+    )
     applicant = first.organizations[2].applicants[0]
     holder = first.organizations[2]
     assert first.organizations == again.organizations

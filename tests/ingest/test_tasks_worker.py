@@ -93,6 +93,7 @@ def test_resume_after_a_worker_is_killed_mid_harvest(
     def midway() -> bool:
         checkpoint = HarvestCheckpoint.objects.filter(applicant__number=number).first()
         return checkpoint is not None and checkpoint.fetched >= 500
+
     wait_for(midway, timeout=90, what="the first patent page to be stored")
     first.stop(signal.SIGKILL)
     partial = IPRight.objects.filter(organization=org).count()

@@ -35,7 +35,9 @@ class Command(BaseCommand):
             org_ids = list(Organization.objects.filter(active=True).values_list("pk", flat=True))
         else:
             org_ids = options["orgs"]
-            missing = sorted(set(org_ids) - set(Organization.objects.filter(pk__in=org_ids).values_list("pk", flat=True)))
+            missing = sorted(
+                set(org_ids) - set(Organization.objects.filter(pk__in=org_ids).values_list("pk", flat=True))
+            )
             if missing:
                 raise CommandError(f"no organisation with id {', '.join(map(str, missing))}")
         if not org_ids:

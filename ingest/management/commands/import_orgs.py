@@ -29,6 +29,4 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: not UTF-8 text ({exc.reason})") from exc
         for line, reason in report.rejected:
             self.stderr.write(f"line {line}: rejected: {reason}")
-        self.stdout.write(
-            f"{report.created} created, {report.updated} updated, {len(report.rejected)} rejected"
-        )
+        self.stdout.write(f"{report.created} created, {report.updated} updated, {len(report.rejected)} rejected")

@@ -49,8 +49,10 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         thread = threading.Thread(target=server.serve_forever, name="kipris-simulator", daemon=True)
         thread.start()
-        host, port = server.server_address[:2]
-        self.stdout.write(f"KIPRIS simulator on http://{host}:{port} ({len(simulator.organizations)} organisations)")
+        port = server.server_address[1]
+        self.stdout.write(
+            f"KIPRIS simulator on http://{options['host']}:{port} ({len(simulator.organizations)} organisations)"
+        )
         self.stdout.flush()
         stop.wait()
         server.shutdown()
