@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from . import metrics
 from .kipris.client import Family, KiprisClient
+from .kipris.errors import BudgetExhaustedError, CircuitOpenError, KiprisError
 from .kipris.parsing import Record
 from .models import Applicant, HarvestCheckpoint, HarvestRun, IPRight, Organization, RunStatus, SearchKind
 
@@ -257,8 +258,14 @@ def upsert_records(
 # --- run state -------------------------------------------------------------------------------------
 
 
-def note_error(checkpoint_id: int, error: str, status: str | None = None) -> None:
-    """Record an error on the checkpoint (and count it on the run); `status` also moves it (paused/failed)."""
+def _reached_kipris(exc: BaseException) -> bool:
+    """Whether the error came back from a call to KIPRIS (counted as a request) or stopped one before it."""
+    return isinstance(exc, KiprisError) and not isinstance(exc, BudgetExhaustedError | CircuitOpenError)
+
+
+def note_error(checkpoint_id: int, exc: BaseException, *, status: str | None = None, context: str = "") -> None:
+    """Record an error on the checkpoint and count it on the run; `status` also moves it (paused/failed)."""
+    error = f"{context}{exc}" if isinstance(exc, KiprisError) else f"{context}{type(exc).__name__}: {exc}"
     with transaction.atomic():
         checkpoint = HarvestCheckpoint.objects.select_for_update().filter(pk=checkpoint_id).first()
         if checkpoint is None:
@@ -270,16 +277,21 @@ def note_error(checkpoint_id: int, error: str, status: str | None = None) -> Non
         checkpoint.save()
         run = HarvestRun.objects.select_for_update().get(pk=checkpoint.run_id)
         run.errors += 1
+        run.requests += int(_reached_kipris(exc))
         run.error = error[:2000]
-        run.save(update_fields=["errors", "error"])
+        run.save(update_fields=["errors", "requests", "error"])
     if status:
         complete_run_if_finished(checkpoint.run_id)
         update_queue_gauge()
 
 
-def fail_run(run_id: int, error: str) -> None:
-    HarvestRun.objects.filter(pk=run_id).update(errors=F("errors") + 1)
-    finish_run(run_id, RunStatus.FAILED, error=error)
+def note_run_error(run_id: int, exc: BaseException, *, fail: bool) -> None:
+    """An error before any checkpoint exists (the applicant lookup); `fail` ends the run."""
+    HarvestRun.objects.filter(pk=run_id).update(
+        errors=F("errors") + 1, requests=F("requests") + int(_reached_kipris(exc)), error=str(exc)[:2000]
+    )
+    if fail:
+        finish_run(run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
 
 
 def finish_run(run_id: int, status: str, *, error: str = "") -> None:

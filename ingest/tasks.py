@@ -42,20 +42,23 @@ RETRY_POLICY: dict[str, Any] = {
 
 
 class RunTask(Task):
-    """Marks the run failed when retries are exhausted or a permanent error escapes."""
+    """Counts retried errors on the run; marks it failed when retries are exhausted or a permanent error escapes."""
+
+    def on_retry(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        services.note_run_error(args[0], exc, fail=False)
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        services.fail_run(args[0], f"{type(exc).__name__}: {exc}")
+        services.note_run_error(args[0], exc, fail=True)
 
 
 class CheckpointTask(Task):
     """Records retried errors on the checkpoint and marks it failed when the task finally fails."""
 
     def on_retry(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        services.note_error(args[0], f"retrying after {type(exc).__name__}: {exc}")
+        services.note_error(args[0], exc, context="retrying after: ")
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        services.note_error(args[0], f"{type(exc).__name__}: {exc}", status=RunStatus.FAILED)
+        services.note_error(args[0], exc, status=RunStatus.FAILED)
 
 
 @shared_task(name="ingest.harvest_all", soft_time_limit=120, time_limit=150)
@@ -83,6 +86,7 @@ def harvest_organization(self: Task, run_id: int) -> int:
     except CircuitOpenError as exc:
         raise self.retry(exc=exc, countdown=exc.retry_after + random.uniform(0, 5), max_retries=None) from exc
     except PAUSING_ERRORS as exc:
+        services.note_run_error(run_id, exc, fail=False)
         services.finish_run(run_id, RunStatus.PAUSED, error=str(exc))
         return 0
     for checkpoint_id in checkpoint_ids:
@@ -109,7 +113,7 @@ def harvest_pages(self: Task, checkpoint_id: int) -> int:
     except CircuitOpenError as exc:
         raise self.retry(exc=exc, countdown=exc.retry_after + random.uniform(0, 5), max_retries=None) from exc
     except PAUSING_ERRORS as exc:
-        services.note_error(checkpoint_id, str(exc), status=RunStatus.PAUSED)
+        services.note_error(checkpoint_id, exc, status=RunStatus.PAUSED)
         return 0
     finally:
         metrics.ACTIVE_WORKERS.dec()

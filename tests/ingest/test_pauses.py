@@ -72,6 +72,8 @@ def test_quota_and_blocked_key_pause_instead_of_retrying(
     assert run.status == RunStatus.PAUSED
     assert message in run.error
     assert simulator.stats()["requests"] == 1 + len(sim_org.applicants)  # one try each, no retries
+    assert run.requests == simulator.stats()["requests"]
+    assert run.errors == len(sim_org.applicants)
 
 
 def test_simulator_rate_limit_violation_is_a_blocked_user(simulator: Simulator, clean_redis: redis.Redis) -> None:

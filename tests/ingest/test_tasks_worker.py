@@ -49,7 +49,8 @@ def test_harvest_wait_with_retries_and_a_permanent_error(
     assert [c.kind for c in failed] == ["trademark"]
     assert "resultCode 31" in failed[0].error
     assert not HarvestCheckpoint.objects.filter(run=run).exclude(status__in=[RunStatus.DONE, RunStatus.FAILED]).exists()
-    assert run.errors >= 3  # two retried 500s and the permanent error
+    assert run.errors == 3  # two retried 500s and the permanent error
+    assert run.requests == simulator.stats()["requests"]  # every call counted, failed ones too
     stored = IPRight.objects.filter(organization=org)
     failed_rows = simulator.sim.count(failed[0].applicant.number, "trademark")
     assert stored.count() == simulator.expected_rows(sim_org) - failed_rows
