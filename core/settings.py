@@ -361,8 +361,8 @@ FORECAST_MODEL_DIR = Path(env.str("FORECAST_MODEL_DIR", default=str(MEDIA_ROOT /
 # Upper bound on epochs; early stopping (patience below) usually ends sooner.
 FORECAST_EPOCHS = env.int("FORECAST_EPOCHS", default=20)
 FORECAST_PATIENCE = env.int("FORECAST_PATIENCE", default=3)
-# Large batches keep both cores busy; measured in bench/forecasting_train.py.
-FORECAST_BATCH_SIZE = env.int("FORECAST_BATCH_SIZE", default=512)
+# Training batch: 128 validated best per wall second on the simulator (see docs/forecasting.md).
+FORECAST_BATCH_SIZE = env.int("FORECAST_BATCH_SIZE", default=128)
 # Windows drawn at random (hourly stride pool) per epoch: bounds epoch time however many sensors there are.
 FORECAST_WINDOWS_PER_EPOCH = env.int("FORECAST_WINDOWS_PER_EPOCH", default=8192)
 FORECAST_LSTM_UNITS = env.int("FORECAST_LSTM_UNITS", default=48)

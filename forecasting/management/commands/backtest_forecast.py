@@ -1,0 +1,66 @@
+"""Backtest the forecaster on a CSV export: prints one JSON line (model vs seasonal naive)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...services import ForecastError
+from ...services.backtest import backtest, to_utc
+
+HORIZONS = {"24h": 24, "7d": 168}
+
+
+def parse_step(value: str) -> pd.Timedelta:
+    try:
+        step = pd.Timedelta(value)
+    except ValueError as exc:
+        raise CommandError(f"--step {value!r} is not a duration like 7d or 24h") from exc
+    return step
+
+
+class Command(BaseCommand):
+    help = (
+        "Train on the rows before --train-until only, forecast at it (and at later origins without "
+        "retraining), and print the model's and seasonal naive's errors as one JSON line."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--timestamp-col", required=True)
+        parser.add_argument("--value-col", required=True)
+        parser.add_argument("--train-until", required=True, help="ISO timestamp (naive = --tz local time)")
+        parser.add_argument("--horizon", choices=sorted(HORIZONS), default="7d")
+        parser.add_argument("--origins", type=int, default=1)
+        parser.add_argument("--step", default="7d", help="time between origins (e.g. 7d, 24h)")
+        parser.add_argument("--epochs", type=int, help="maximum epochs (default FORECAST_EPOCHS)")
+        parser.add_argument("--tz", help="time zone of naive timestamps (default TIME_ZONE)")
+        parser.add_argument("--predictions", type=Path, help="write timestamp,origin,actual,model,baseline here")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from django.conf import settings
+
+        time_zone = options["tz"] or settings.TIME_ZONE
+        train_until = to_utc(pd.Series([options["train_until"]]), time_zone).iloc[0]
+        if pd.isna(train_until):
+            raise CommandError(f"--train-until {options['train_until']!r} is not a timestamp")
+        try:
+            report = backtest(
+                options["file"],
+                timestamp_col=options["timestamp_col"],
+                value_col=options["value_col"],
+                train_until=train_until,
+                horizon_hours=HORIZONS[options["horizon"]],
+                origins=options["origins"],
+                step=parse_step(options["step"]),
+                epochs=options["epochs"],
+                time_zone=time_zone,
+                predictions_path=options["predictions"],
+            )
+        except ForecastError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(json.dumps(report))

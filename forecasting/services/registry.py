@@ -1,0 +1,156 @@
+"""Model versions: artifacts on disk (model + scalers, addressed by version), loading cached per process,
+and the activation rule (a new version serves only if it beats seasonal naive on the same windows).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ..metrics import MODEL_LOAD_FAILURES
+from ..models import ModelVersion
+from . import ForecastError
+from .model import FitResult
+from .series import Scaler
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+SCALERS_FILE = "scalers.json"
+ARTIFACT_FORMAT = 1
+
+
+@dataclass
+class LoadedModel:
+    """What prediction needs from a version: the Keras model, its scalers and its calendar time zone."""
+
+    version_id: int
+    model: Any
+    scalers: dict[str, Scaler]
+    time_zone: str
+
+
+class ArtifactError(ForecastError):
+    """A version's files are missing or unreadable; prediction falls back to the baseline."""
+
+
+def artifact_path(version: ModelVersion) -> Path:
+    return Path(settings.FORECAST_MODEL_DIR) / version.artifact_dir
+
+
+def save_artifact(version: ModelVersion, result: FitResult) -> None:
+    """Write model + scalers under <model dir>/<metric>/v<id>/ (written to a temp dir, then renamed)."""
+    relative = f"{version.metric}/v{version.pk}"
+    final = Path(settings.FORECAST_MODEL_DIR) / relative
+    staging = final.with_name(final.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    result.model.save(staging / MODEL_FILE)
+    payload = {
+        "format": ARTIFACT_FORMAT,
+        "metric": version.metric,
+        "version": version.pk,
+        "time_zone": result.params["time_zone"],
+        "scalers": {key: [scaler.loc, scaler.scale] for key, scaler in result.scalers.items()},
+    }
+    (staging / SCALERS_FILE).write_text(json.dumps(payload, indent=1))
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    version.artifact_dir = relative
+    version.save(update_fields=["artifact_dir"])
+
+
+_cache: dict[int, tuple[float, LoadedModel]] = {}
+
+
+def load(version: ModelVersion) -> LoadedModel:
+    """The version's model, loaded once per process (reloaded if its files changed); ArtifactError if unusable."""
+    directory = artifact_path(version)
+    model_file, scalers_file = directory / MODEL_FILE, directory / SCALERS_FILE
+    try:
+        stamp = max(model_file.stat().st_mtime, scalers_file.stat().st_mtime)
+    except OSError as exc:
+        raise ArtifactError(f"{version}: artifact missing under {directory}") from exc
+    cached = _cache.get(version.pk)
+    if cached and cached[0] == stamp:
+        return cached[1]
+    import keras
+
+    try:
+        payload = json.loads(scalers_file.read_text())
+        scalers = {key: Scaler(float(loc), float(scale)) for key, (loc, scale) in payload["scalers"].items()}
+        time_zone = str(payload["time_zone"])
+        model = keras.models.load_model(model_file, compile=False)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ArtifactError(f"{version}: artifact under {directory} is unreadable: {exc}") from exc
+    loaded = LoadedModel(version.pk, model, scalers, time_zone)
+    _cache[version.pk] = (stamp, loaded)
+    return loaded
+
+
+def active_model(metric: str) -> LoadedModel | None:
+    """The active version's model, or None (no active version, or its artifact is broken: logged, counted)."""
+    version = ModelVersion.objects.filter(metric=metric, status=ModelVersion.Status.ACTIVE).first()
+    if version is None:
+        return None
+    try:
+        return load(version)
+    except ArtifactError:
+        MODEL_LOAD_FAILURES.labels(metric=metric).inc()
+        logger.exception("serving the seasonal-naive baseline for %s instead", metric)
+        return None
+
+
+def decide(version: ModelVersion) -> ModelVersion:
+    """Activate `version` if its validation MAE beats seasonal naive's, else reject it; record why.
+
+    The previous active version (if any) is retired only when the new one takes over.
+    """
+    if version.mae is None or version.baseline_mae is None:
+        return _reject(version, "no validation error could be measured (no observed validation hours)")
+    ratio = version.mae / version.baseline_mae if version.baseline_mae else float("inf")
+    if version.mae >= version.baseline_mae:
+        return _reject(
+            version,
+            f"MAE {version.mae:.4g} does not beat seasonal naive's {version.baseline_mae:.4g} (ratio {ratio:.3f}); "
+            "the previous version (or the baseline) keeps serving",
+        )
+    activate(version, f"MAE {version.mae:.4g} beats seasonal naive's {version.baseline_mae:.4g} (ratio {ratio:.3f})")
+    return version
+
+
+def _reject(version: ModelVersion, reason: str) -> ModelVersion:
+    version.status = ModelVersion.Status.REJECTED
+    version.reason = reason
+    version.save(update_fields=["status", "reason"])
+    logger.info("%s rejected: %s", version, reason)
+    return version
+
+
+def activate(version: ModelVersion, reason: str) -> None:
+    """Make `version` the one serving its metric (the admin's activate action uses this too)."""
+    with transaction.atomic():
+        ModelVersion.objects.select_for_update().filter(
+            metric=version.metric, status=ModelVersion.Status.ACTIVE
+        ).exclude(pk=version.pk).update(status=ModelVersion.Status.RETIRED)
+        version.status = ModelVersion.Status.ACTIVE
+        version.activated_at = timezone.now()
+        version.reason = reason
+        version.save(update_fields=["status", "activated_at", "reason"])
+    logger.info("%s activated: %s", version, reason)
+
+
+def deactivate(version: ModelVersion, reason: str) -> None:
+    """Stop serving `version`: its metric falls back to the seasonal-naive baseline until another is active."""
+    version.status = ModelVersion.Status.RETIRED
+    version.reason = reason
+    version.save(update_fields=["status", "reason"])
