@@ -90,7 +90,8 @@ def test_burst_stuck_spike_and_dropout_change_the_values() -> None:
     assert (burst["flow"] > clean.loc["001"].loc[window]["flow"] * 1.3).all()
     assert (burst["pressure"] < clean.loc["001"].loc[window]["pressure"]).all()
     stuck = faulty.loc["002"].loc[pd.date_range(at, periods=120, freq="min")]
-    assert stuck["flow"].nunique() == 1 and stuck["pressure"].nunique() == 1
+    assert stuck["flow"].nunique() == 1
+    assert stuck["pressure"].nunique() == 1
     assert faulty.loc[("003", at), "flow"] == pytest.approx(clean.loc[("003", at), "flow"] * 5, rel=1e-3)
     assert len(result.readings[result.readings["sensor"] == "003"]) == 1440 - 15
     assert set(result.truth["kind"]) == {"burst", "stuck", "spike", "dropout"}
