@@ -421,8 +421,6 @@ MONITORING_PURGE_BATCH = env.int("MONITORING_PURGE_BATCH", default=10_000)
 MONITORING_HOST_STALE_INTERVALS = env.int("MONITORING_HOST_STALE_INTERVALS", default=3)
 # Health: a passing component check is reused this long (shared in Redis), so /health stays fast.
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=10.0)
-# Health: detection is failing when anomaly.detect_minute has not succeeded for this long.
-HEALTH_DETECT_STALE_SECONDS = env.int("HEALTH_DETECT_STALE_SECONDS", default=300)
 # Host anomaly detection: minutes of 1-minute history the detector sees, and its method.
 MONITORING_DETECT_HISTORY_MINUTES = env.int("MONITORING_DETECT_HISTORY_MINUTES", default=360)
 MONITORING_DETECT_METHOD = env.str("MONITORING_DETECT_METHOD", default="ensemble")

@@ -1,7 +1,7 @@
-"""monitoring's health checks: host agents reporting, and anomaly detection running.
+"""monitoring's health check: every active host's agent is reporting.
 
-Both pass when there is nothing to watch (no registered host, no active sensor), so a fresh system is
-healthy; they fail when something that ran stops.
+It passes when no host is registered (a fresh system is healthy) and fails when an agent that reported
+stops. Detection freshness is anomaly's own check (`anomaly_detection`).
 """
 
 from __future__ import annotations
@@ -9,15 +9,11 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from django.db.models import Min
 
 from core import health
 
-from . import metrics
 from .models import Host
 from .services.store import last_reports
-
-DETECT_TASK = "anomaly.detect_minute"
 
 
 @health.register("host_agents")
@@ -38,23 +34,3 @@ def host_agents_health() -> health.CheckResult:
     if silent:
         return health.CheckResult(ok=False, detail="not reporting: " + ", ".join(silent))
     return health.CheckResult(ok=True, detail=f"{len(hosts)} reporting")
-
-
-@health.register("detection")
-def detection_health() -> health.CheckResult:
-    from sensors.models import Sensor
-
-    first_sensor = Sensor.objects.filter(active=True).aggregate(first=Min("created_at"))["first"]
-    if first_sensor is None:
-        return health.CheckResult(ok=True, detail="no active sensor to watch")
-    stale_after = settings.HEALTH_DETECT_STALE_SECONDS
-    last = metrics.last_success(DETECT_TASK)
-    now = time.time()
-    if last is None:
-        if now - first_sensor.timestamp() <= stale_after:
-            return health.CheckResult(ok=True, detail=f"{DETECT_TASK} has not run yet (sensors are new)")
-        return health.CheckResult(ok=False, detail=f"{DETECT_TASK} has never succeeded")
-    age = now - last
-    if age > stale_after:
-        return health.CheckResult(ok=False, detail=f"{DETECT_TASK} last succeeded {age:.0f} s ago")
-    return health.CheckResult(ok=True, detail=f"{DETECT_TASK} last succeeded {age:.0f} s ago")

@@ -10,22 +10,16 @@ Two kinds:
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import redis
 from celery import signals
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from core.redis import redis_client
-
 from .services.sampling import Sample
-
-logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -169,21 +163,11 @@ class HostCollector(Collector):
         yield from net_families.values()
 
 
-TASK_SUCCESS_KEY = "pipewatch:monitoring:task_success"
-
-
 @signals.task_success.connect
 def _task_succeeded(sender: Any = None, **_: Any) -> None:
-    """Record when each task last succeeded: a gauge for alert rules, a Redis hash for /health."""
-    name = getattr(sender, "name", None)
-    if not name:
-        return
-    now = time.time()
-    TASK_LAST_SUCCESS.labels(task=name).set(now)
-    try:
-        redis_client().hset(TASK_SUCCESS_KEY, name, now)
-    except redis.RedisError as exc:
-        logger.warning("cannot record the success of %s: %s", name, exc)
+    """Record when each task last succeeded: the base of the "no success in N minutes" alert rules."""
+    if name := getattr(sender, "name", None):
+        TASK_LAST_SUCCESS.labels(task=name).set(time.time())
 
 
 @signals.before_task_publish.connect
@@ -191,9 +175,3 @@ def _task_published(sender: str | None = None, **_: Any) -> None:
     """Every-minute tasks are only sent by beat: their freshness is beat's liveness, seen from Prometheus."""
     if sender:
         TASK_LAST_PUBLISHED.labels(task=sender).set(time.time())
-
-
-def last_success(task: str) -> float | None:
-    """Unix time `task` last succeeded in any worker, or None if never (raises RedisError)."""
-    raw = redis_client().hget(TASK_SUCCESS_KEY, task)
-    return float(raw) if raw is not None else None
