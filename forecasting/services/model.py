@@ -75,7 +75,7 @@ def build_panel(series: list[HourlySeries], scalers: list[Scaler], time_zone: st
         target_parts.append(scaled.astype(np.float32))
         local = pd.date_range(item.start, periods=len(values), freq="h").tz_convert(time_zone)
         hour_of_day = 2 * np.pi * (local.hour.to_numpy() + local.minute.to_numpy() / 60) / 24
-        day_of_week = local.dayofweek.to_numpy()
+        day_of_week = local.day_of_week.to_numpy()
         angle = 2 * np.pi * day_of_week / 7
         calendar_parts.append(
             np.stack([np.sin(hour_of_day), np.cos(hour_of_day), np.sin(angle), np.cos(angle), day_of_week >= 5], axis=1)
@@ -302,7 +302,9 @@ def fit(
     ]
     if progress is not None:
         callbacks.append(_ProgressCallback(progress, epochs))
-    history = model.fit(train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=0)
+    history = model.fit(
+        train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0
+    )
     epochs_run = len(history.history.get("loss", []))
 
     predicted, baseline, actual = _evaluate(model, panel, val_origins, batch_size)

@@ -1,0 +1,118 @@
+"""The hourly prediction run: baseline or model, idempotent, hand-over to sensors, broken artifacts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.metrics import MODEL_LOAD_FAILURES
+from forecasting.models import Forecast, ModelVersion
+from forecasting.services import registry
+from forecasting.services.data import load_hourly
+from forecasting.services.prediction import daily_rows, predict_hourly
+from forecasting.services.training import train_metric
+from sensors.models import HourlyPrediction, Sensor
+
+from .conftest import START
+
+pytestmark = pytest.mark.django_db
+
+ISSUED = START + timedelta(days=15)
+
+
+def test_without_a_model_the_baseline_serves_and_reruns_change_nothing(load_readings: Callable[..., dict]) -> None:
+    sensors = load_readings(["001", "002"], days=15)
+    Sensor.objects.create(code="003")  # active, never reported
+
+    report = predict_hourly(ISSUED + timedelta(minutes=2))
+    assert report["issued_at"] == ISSUED.isoformat()
+    assert report["metrics"]["flow"]["source"] == "seasonal naive"
+    assert report["metrics"]["flow"]["forecast_sensors"] == 2
+    assert report["metrics"]["flow"]["skipped_no_readings"] == 1
+    assert Forecast.objects.count() == 2 * 2 * 168
+    assert not Forecast.objects.filter(model_version__isnull=False).exists()
+
+    # Seasonal naive: the hour a week earlier.
+    series, _ = load_hourly(["pressure"])["pressure"]
+    target = ISSUED + timedelta(hours=5)
+    stored = Forecast.objects.get(sensor=sensors["002"], metric="pressure", issued_at=ISSUED, target=target)
+    expected = series["002"].at(pd.DatetimeIndex([pd.Timestamp(target - timedelta(days=7))]))[0]
+    assert stored.value == pytest.approx(expected, rel=1e-5)
+
+    before = dict(Forecast.objects.values_list("id", "value"))
+    predict_hourly(ISSUED + timedelta(minutes=40))  # same issue hour: the same rows, replaced
+    assert dict(Forecast.objects.values_list("id", "value")) == pytest.approx(before)
+    assert HourlyPrediction.objects.count() == 2 * 24
+    handed = HourlyPrediction.objects.get(sensor=sensors["001"], hour=ISSUED)
+    flow = Forecast.objects.get(sensor=sensors["001"], metric="flow", issued_at=ISSUED, target=ISSUED)
+    assert handed.flow == pytest.approx(flow.value)
+
+    predict_hourly(ISSUED + timedelta(hours=1))  # the next hour is a new issue
+    assert Forecast.objects.values("issued_at").distinct().count() == 2
+
+
+def test_a_sensor_silent_for_two_weeks_gets_no_forecast(load_readings: Callable[..., dict]) -> None:
+    load_readings(["001"], days=3)
+    report = predict_hourly(START + timedelta(days=30))
+    assert report["metrics"]["flow"]["forecast_sensors"] == 0
+    assert report["metrics"]["flow"]["skipped_no_readings"] == 1
+    assert not Forecast.objects.exists()
+
+
+def test_an_active_model_serves_and_daily_rows_follow_the_seed_layout(
+    load_readings: Callable[..., dict], tiny_training: Path
+) -> None:
+    sensors = load_readings(["001", "002"], days=35)
+    version = train_metric("flow")
+    registry.activate(version, "test")
+    issued = START + timedelta(days=35)
+    report = predict_hourly(issued)
+    assert report["metrics"]["flow"]["source"] == f"model v{version.pk}"
+    assert report["metrics"]["pressure"]["source"] == "seasonal naive"
+    flows = Forecast.objects.filter(metric="flow")
+    assert flows.count() == 2 * 168
+    assert set(flows.values_list("model_version", flat=True)) == {version.pk}
+    assert np.isfinite(list(flows.values_list("value", flat=True))).all()
+
+    lines = daily_rows(sensors["001"], issued)
+    assert len(lines) == 7
+    code, first, last, day, flow, pressure = lines[0].split()
+    assert (code, day) == ("001", "1")
+    assert len(first) == len(last) == 6
+    hourly = flows.filter(sensor=sensors["001"], target__lt=issued + timedelta(hours=24))
+    assert float(flow) == pytest.approx(np.mean(list(hourly.values_list("value", flat=True))), abs=1e-3)
+    assert float(pressure) > 0
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing"])
+def test_a_broken_artifact_falls_back_to_the_baseline_and_is_logged(
+    load_readings: Callable[..., dict], tiny_training: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    load_readings(["001"], days=15)
+    version = ModelVersion.objects.create(
+        metric="flow",
+        status=ModelVersion.Status.ACTIVE,
+        data_start=START,
+        data_end=ISSUED,
+        validation_start=ISSUED,
+        artifact_dir="flow/v999",
+    )
+    directory = tiny_training / "flow" / "v999"
+    if damage == "garbage":
+        directory.mkdir(parents=True)
+        (directory / "model.keras").write_bytes(b"not a keras file")
+        (directory / "scalers.json").write_text('{"format": 1, "scalers": {}, "time_zone": "UTC"}')
+    failures = MODEL_LOAD_FAILURES.labels(metric="flow")._value.get()
+    with caplog.at_level(logging.ERROR, logger="forecasting"):
+        report = predict_hourly(ISSUED)
+    assert report["metrics"]["flow"]["source"] == "seasonal naive"
+    assert Forecast.objects.filter(metric="flow", model_version__isnull=True).count() == 168
+    assert MODEL_LOAD_FAILURES.labels(metric="flow")._value.get() == failures + 1
+    assert any(str(version) in record.getMessage() or "baseline" in record.getMessage() for record in caplog.records)
+    assert "missing" in caplog.text or "unreadable" in caplog.text
