@@ -166,6 +166,7 @@ class Bridge:
         self.journal.sync()
         self.journal.close()
         self._close_port()
+        metrics.SPOOL_DEPTH.set(0)
         try:
             redis_client().delete(HEARTBEAT_PREFIX + self.name)
         except redis.RedisError as exc:

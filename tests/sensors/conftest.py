@@ -202,3 +202,19 @@ def start_bridge(start_process: Callable[..., ChildProcess], tmp_path: Path) -> 
         )
 
     return start
+
+
+def metric(name: str, **labels: str) -> float:
+    """The current value of a sample on /metrics (all processes sharing PROMETHEUS_MULTIPROC_DIR), 0 if absent.
+
+    The directory lives for the whole test session, so tests compare before/after values.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from core.metrics import render_latest
+
+    for family in text_string_to_metric_families(render_latest().decode()):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(key) == value for key, value in labels.items()):
+                return float(sample.value)
+    return 0.0
