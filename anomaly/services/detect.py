@@ -301,9 +301,12 @@ def alert_frames(
     layout = frame_layout()
     flow_flags = methods.flags(results["flow"], "flow")
     pressure_flags = methods.flags(results["pressure"], "pressure")
+    # only sensors addressable on the serial line (3-digit codes) get a frame
+    on_the_wire = frame["code"].astype(str).str.fullmatch(r"\d{3}").to_numpy()
     return [
         format_alert_frame(code, minute, flow, pressure, layout)
-        for code, flow, pressure in zip(frame["code"], flow_flags, pressure_flags, strict=True)
+        for code, flow, pressure, wired in zip(frame["code"], flow_flags, pressure_flags, on_the_wire, strict=True)
+        if wired
     ]
 
 
