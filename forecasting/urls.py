@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import DefaultRouter
 
 from . import api
 
-# "/?": `POST /api/v1/models/train` works with or without the slash (no redirect can carry a POST).
-router = DefaultRouter(trailing_slash="/?")  # type: ignore[arg-type]  # DRF accepts a pattern here
+router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("forecasts", api.ForecastViewSet, basename="forecast")
 router.register("models", api.ModelVersionViewSet, basename="modelversion")
 router.register("training-runs", api.TrainingRunViewSet, basename="trainingrun")
 
-urlpatterns: list[URLPattern | URLResolver] = list(router.urls)
+# `POST /api/v1/models/train` as documented, without the slash too: no redirect can carry a POST body.
+train_without_slash = api.ModelVersionViewSet.as_view(
+    {"post": "train"}, detail=False, **api.ModelVersionViewSet.train.kwargs
+)
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("models/train", train_without_slash, name="modelversion-train-no-slash"),
+    *router.urls,
+]

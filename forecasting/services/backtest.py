@@ -32,7 +32,7 @@ from .model import fit, forecast
 from .series import HORIZON_HOURS, HourlySeries, horizon_errors, hourly_series
 
 WEEK = pd.Timedelta(days=7)
-OFFSET_PATTERN = re.compile(r"(Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+OFFSET_PATTERN = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
 
 
 @dataclass

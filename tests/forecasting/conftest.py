@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from django.db import connection
 from django.conf import LazySettings
+from django.db import connection
 
 from sensors.models import Sensor
 from sensors.simulation import simulate

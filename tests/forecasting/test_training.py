@@ -41,6 +41,8 @@ def test_trained_version_has_an_artifact_that_loads_and_predicts(
 ) -> None:
     load_readings(["001", "002"], days=35)
     version = train_metric("flow")
+    assert version.mae is not None
+    assert version.baseline_mae is not None
     assert version.status in {ModelVersion.Status.ACTIVE, ModelVersion.Status.REJECTED}
     assert (version.status == ModelVersion.Status.ACTIVE) == (version.mae < version.baseline_mae)
     assert version.sensors == 2
@@ -48,7 +50,8 @@ def test_trained_version_has_an_artifact_that_loads_and_predicts(
     assert version.epochs >= 1
     assert version.windows > 0
     assert version.training_seconds > 0
-    assert math.isfinite(version.mae) and math.isfinite(version.baseline_mae)
+    assert math.isfinite(version.mae)
+    assert math.isfinite(version.baseline_mae)
     assert version.reason
     assert (tiny_training / version.artifact_dir / "model.keras").is_file()
 

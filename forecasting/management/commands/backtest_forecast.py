@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,16 @@ from ...services.backtest import backtest, to_utc
 HORIZONS = {"24h": 24, "7d": 168}
 
 
+STEP_PATTERN = re.compile(r"^\s*(\d+)\s*([dh])\s*$", re.IGNORECASE)
+
+
 def parse_step(value: str) -> pd.Timedelta:
-    try:
-        step = pd.Timedelta(value)
-    except ValueError as exc:
-        raise CommandError(f"--step {value!r} is not a duration like 7d or 24h") from exc
-    return step
+    """`7d`, `24h`, `1d`...: whole days or hours."""
+    match = STEP_PATTERN.match(value)
+    if match is None:
+        raise CommandError(f"--step {value!r} is not a duration like 7d or 24h")
+    count, unit = int(match.group(1)), match.group(2).lower()
+    return pd.Timedelta(days=count) if unit == "d" else pd.Timedelta(hours=count)
 
 
 class Command(BaseCommand):
