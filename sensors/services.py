@@ -130,7 +130,9 @@ def _insert(sensor_ids: list[int], rows: list[FrameReading]) -> int:
 PURGE_BATCH = 5000
 
 
-def purge_old_readings(now: datetime | None = None, max_seconds: float = 300.0) -> tuple[int, bool]:
+def purge_old_readings(
+    now: datetime | None = None, max_seconds: float = 300.0, batch_size: int = PURGE_BATCH
+) -> tuple[int, bool]:
     """Delete readings older than SENSORS_RETENTION_DAYS in batches; returns (deleted, finished).
 
     Batches keep each transaction and its locks short. Re-running is harmless (what is gone stays gone).
@@ -139,7 +141,7 @@ def purge_old_readings(now: datetime | None = None, max_seconds: float = 300.0) 
     deadline = time.monotonic() + max_seconds
     deleted = 0
     while True:
-        ids = list(Reading.objects.filter(ts__lt=cutoff).order_by().values_list("id", flat=True)[:PURGE_BATCH])
+        ids = list(Reading.objects.filter(ts__lt=cutoff).order_by().values_list("id", flat=True)[:batch_size])
         if not ids:
             HourlyPrediction.objects.filter(hour__lt=cutoff).delete()
             return deleted, True
