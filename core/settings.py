@@ -410,6 +410,8 @@ MONITORING_AGENT_FLUSH_SECONDS = env.float("MONITORING_AGENT_FLUSH_SECONDS", def
 MONITORING_AGENT_MAX_PENDING = env.int("MONITORING_AGENT_MAX_PENDING", default=17280)
 # Top processes are the agent's costliest read (~8 ms for 100 processes): at most this often.
 MONITORING_PROCESS_INTERVAL = env.float("MONITORING_PROCESS_INTERVAL", default=5.0)
+# The name the host agent reports under (default: the machine's host name; containers set the host's).
+MONITORING_HOST_NAME = env.str("PIPEWATCH_HOST_NAME", default="")
 # The agent's own node_exporter-style port (0 turns it off); 9101 sits beside node_exporter's 9100.
 MONITORING_AGENT_METRICS_PORT = env.int("MONITORING_AGENT_METRICS_PORT", default=9101)
 MONITORING_AGENT_METRICS_ADDR = env.str("MONITORING_AGENT_METRICS_ADDR", default="127.0.0.1")

@@ -4,7 +4,9 @@ Every minute, for every active host:
 1. the database averages the host's samples into 1-minute buckets over the last
    MONITORING_DETECT_HISTORY_MINUTES (one query per host, all metrics at once);
 2. the streaming detector (MONITORING_DETECT_METHOD, the ensemble by default) is fed each metric's
-   buckets in order; the score of the minute under evaluation uses only the minutes up to it;
+   buckets in order; the score of the minute under evaluation uses only the minutes up to it; it fires
+   when the score reaches the detector's threshold and the value moved at least MIN_CHANGE from the
+   median of the hour before;
 3. `anomaly.events.observe` opens, extends or resolves the (host, metric, method) event and notifies,
    under the same rules as for sensors.
 Replaying the whole window each run keeps the task stateless: any worker may run it, and running a
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db.models import Avg, F
 from django.utils import timezone
@@ -39,6 +42,16 @@ HOST_METRICS = {
     "disk_percent": ("disk_percent",),
     "network_bytes_per_second": ("net_sent_bytes_per_second", "net_recv_bytes_per_second"),
 }
+# The smallest departure from the last hour's median worth an operator's attention. Host series are often
+# nearly flat (disk usage, idle memory), where a robust score calls any 0.1 % wiggle an outlier; an event
+# needs both a high score and a change of at least this size.
+MIN_CHANGE = {
+    "cpu_percent": 10.0,
+    "memory_percent": 5.0,
+    "disk_percent": 2.0,
+    "network_bytes_per_second": 100_000.0,
+}
+BASELINE_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,7 @@ class Evaluation:
     metric: str
     minute: datetime
     value: float
+    baseline: float
     score: float
     fired: bool
 
@@ -72,13 +86,15 @@ def evaluate_host(host: Host, minute: datetime, method: str) -> list[Evaluation]
     evaluations = []
     for metric, parts in HOST_METRICS.items():
         detector = make_detector(method)
+        values = [sum(float(bucket[part]) for part in parts) for bucket in buckets]
         score = math.nan
-        value = math.nan
-        for bucket in buckets:
-            value = sum(float(bucket[part]) for part in parts)
+        for bucket, value in zip(buckets, values, strict=True):
             score = detector.update(bucket["minute"], value)
-        fired = not math.isnan(score) and score >= detector.threshold
-        evaluations.append(Evaluation(host.name, metric, minute, value, score, fired))
+        history = values[-BASELINE_MINUTES - 1 : -1]
+        baseline = float(np.median(history)) if history else values[-1]
+        big_enough = abs(values[-1] - baseline) >= MIN_CHANGE[metric]
+        fired = not math.isnan(score) and score >= detector.threshold and big_enough
+        evaluations.append(Evaluation(host.name, metric, minute, values[-1], baseline, score, fired))
     return evaluations
 
 
@@ -99,7 +115,12 @@ def detect_host_minute(minute: datetime | None = None, method: str | None = None
                 at=minute,
                 fired=evaluation.fired,
                 score=score,
-                evidence={"value": evaluation.value, "score": score, "minute": minute.isoformat()},
+                evidence={
+                    "value": evaluation.value,
+                    "baseline_median": evaluation.baseline,
+                    "score": score,
+                    "minute": minute.isoformat(),
+                },
             )
             evaluations.append(evaluation)
     fired = [f"{e.host}/{e.metric}" for e in evaluations if e.fired]

@@ -148,7 +148,7 @@ class HostSampler:
     """Takes samples of this host; rates and CPU percentages cover the time since the previous sample."""
 
     def __init__(self, host: str | None = None) -> None:
-        self.host = host or os.environ.get("PIPEWATCH_HOST_NAME") or platform.node() or "localhost"
+        self.host = host or platform.node() or "localhost"
         self._previous = self._counters()  # primes the first interval
 
     @staticmethod

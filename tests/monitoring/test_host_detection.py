@@ -79,6 +79,19 @@ def test_cpu_spike_opens_one_event_and_resolves_after_clean_minutes(
     assert not AnomalyEvent.objects.exclude(metric="cpu_percent").exists(), "only CPU was disturbed"
 
 
+def test_a_tiny_change_on_a_flat_series_does_not_fire(make_samples: Callable) -> None:
+    """Disk usage flat at 55.0 % for hours, then 55.5 %: a huge robust score, but nothing an operator needs."""
+    make_samples(
+        "flat",
+        T0,
+        4 * 60 * 6,
+        step=timedelta(seconds=10),
+        values=lambda i: {"disk_percent": 55.0 + 0.5 * (i >= 239 * 6)},
+    )
+    assert run(T0 + timedelta(minutes=239)) == 0
+    assert not AnomalyEvent.objects.exists()
+
+
 def test_a_minute_without_samples_is_not_evaluated(make_samples: Callable) -> None:
     make_samples("gone", T0, 60, step=timedelta(seconds=10))
     assert run(T0 + timedelta(hours=1)) == 0

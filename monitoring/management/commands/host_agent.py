@@ -49,7 +49,7 @@ class Command(BaseCommand):
             flush_seconds=options["flush_seconds"] or settings.MONITORING_AGENT_FLUSH_SECONDS,
             max_pending=settings.MONITORING_AGENT_MAX_PENDING,
             process_interval=max(interval, settings.MONITORING_PROCESS_INTERVAL),
-            host=options["host"],
+            host=options["host"] or settings.MONITORING_HOST_NAME or None,
         )
         agent = HostAgent(config)
 
