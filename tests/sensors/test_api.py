@@ -101,7 +101,7 @@ def test_readings_in_a_window_with_a_limit(sensor: Sensor) -> None:
         APIClient()
         .get(
             "/api/v1/sensors/042/readings/",
-            {"start": "2026-03-02T00:10:00Z", "end": "2026-03-02T00:20:00Z", "limit": 3},
+            {"start": "2026-03-02T00:10:00Z", "end": "2026-03-02T00:20:00Z", "limit": "3"},
         )
         .json()
     )
@@ -112,7 +112,7 @@ def test_readings_in_a_window_with_a_limit(sensor: Sensor) -> None:
 def test_readings_resampled_in_the_database(sensor: Sensor, rule: str, buckets: int, first_mean: float) -> None:
     body = (
         APIClient()
-        .get("/api/v1/sensors/042/readings/", {"start": "2026-03-02T00:00:00Z", "resample": rule, "limit": 10000})
+        .get("/api/v1/sensors/042/readings/", {"start": "2026-03-02T00:00:00Z", "resample": rule, "limit": "10000"})
         .json()
     )
     assert body["resample"] == rule
@@ -139,7 +139,7 @@ def test_readings_resampled_in_the_database(sensor: Sensor, rule: str, buckets: 
     ],
 )
 def test_bad_readings_queries_are_400_with_a_readable_message(
-    sensor: Sensor, query: dict[str, object], message: str
+    sensor: Sensor, query: dict[str, str | int], message: str
 ) -> None:
     response = APIClient().get("/api/v1/sensors/042/readings/", query)
     assert response.status_code == 400

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 import redis
@@ -41,7 +42,7 @@ def test_server_frame_is_the_last_ten_rows_with_predictions_at_the_hour(clean_re
     set_hourly_predictions([(first.pk, hour, 150.5, 3.25), (first.pk, hour + timedelta(hours=1), 1, 1)])
 
     assert services.send_server_frame(now=NOW) == 15
-    frames = [split_frame(frame) for frame in clean_redis.lrange(OUTBOX_KEY, 0, -1)]
+    frames = [split_frame(frame) for frame in cast("list[bytes]", clean_redis.lrange(OUTBOX_KEY, 0, -1))]
     first_block, second_block = frames[:11], frames[11:]
     assert [row[2] for row in first_block[:10]] == [
         "2603021256",
@@ -114,6 +115,6 @@ def test_send_server_frame_runs_on_a_real_worker(
     celery_worker(queues="default")
     result = send_server_frame.delay()
     assert result.get(timeout=60) == 10
-    frames = clean_redis.lrange(OUTBOX_KEY, 0, -1)
+    frames = cast("list[bytes]", clean_redis.lrange(OUTBOX_KEY, 0, -1))
     assert len(frames) == 11
     assert frames[-1].startswith(b"$E,10*")
