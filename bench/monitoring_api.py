@@ -100,12 +100,12 @@ def wait_healthy(url: str, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if requests.get(url, timeout=5).status_code == 200:
+            if requests.get(url, timeout=30).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy starting on loaded cores
             pass
         time.sleep(0.5)
-    raise SystemExit(f"{url} did not become healthy: {requests.get(url, timeout=5).text}")
+    raise SystemExit(f"{url} did not become healthy: {requests.get(url, timeout=30).text}")
 
 
 def to_ms(text: str) -> float:

@@ -140,3 +140,27 @@ def test_database_outage_is_survived_and_backfilled(
     assert during >= 2, "samples taken during the outage are written afterwards"
     assert agent.proc.poll() is None
     assert "database is back" in agent.output()
+
+
+def test_redis_outage_is_survived(start_process: Callable[..., ChildProcess], clean_redis: redis.Redis) -> None:
+    redis_proxy = TcpProxy(("127.0.0.1", int(clean_redis.connection_pool.connection_kwargs["port"])))
+    redis_proxy.open()
+    database = clean_redis.connection_pool.connection_kwargs["db"]
+    agent = start_process(
+        "agent", "manage.py", "host_agent", "--interval", "1", "--batch-size", "1", "--host", "no-redis",
+        "--metrics-port", "0", env={"REDIS_URL": f"redis://127.0.0.1:{redis_proxy.port}/{database}"},
+    )  # fmt: skip
+    try:
+        wait_for(lambda: clean_redis.exists(current_key("no-redis")), timeout=60, what="a first snapshot")
+        redis_proxy.cut()
+        wait_for(lambda: "redis unavailable" in agent.output(), timeout=30, what="the outage to be logged")
+        rows = HostSample.objects.filter(host__name="no-redis")
+        stored = rows.count()
+        wait_for(lambda: rows.count() >= stored + 2, timeout=30, what="rows stored while Redis is down")
+        clean_redis.delete(current_key("no-redis"))
+        redis_proxy.open()
+        wait_for(lambda: clean_redis.exists(current_key("no-redis")), timeout=30, what="snapshots after Redis returns")
+        assert agent.proc.poll() is None
+        assert "redis is back" in agent.output()
+    finally:
+        redis_proxy.cut()

@@ -78,7 +78,11 @@ class Command(BaseCommand):
         next_at = time.monotonic() + interval  # the sampler was primed at construction
         while not stopping.wait(max(0.0, next_at - time.monotonic())):
             close_old_connections()  # drops a connection the database closed, so the next write reconnects
-            agent.tick()
+            try:
+                agent.tick()
+            except Exception:  # one bad sample must not stop the agent: logged with its traceback, counted
+                logger.exception("host agent: sample failed")
+                metrics.AGENT_ERRORS.labels(host=agent.host, stage="sample").inc()
             taken += 1
             if options["count"] and taken >= options["count"]:
                 break
