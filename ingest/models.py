@@ -145,10 +145,9 @@ class HarvestRun(models.Model):
     kinds = models.JSONField(default=list, help_text="Searches run: patent (with utility), design, trademark.")
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     error = models.TextField(blank=True, default="")
+    # The run's own calls (the applicant lookup); its checkpoints count theirs (see services.run_totals).
     requests = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
-    # {"patent": {"new": 3, "updated": 1, "unchanged": 7}, ...} keyed by IPRight kind.
-    stats = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -180,6 +179,11 @@ class HarvestCheckpoint(models.Model):
     total = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     error = models.TextField(blank=True, default="")
+    # Counted here, not on the run: parallel page tasks of one run never contend for one row.
+    requests = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    # {"patent": {"new": 3, "updated": 1, "unchanged": 7}, "utility": {...}, "skipped_rows": 0}
+    stats = models.JSONField(default=dict, blank=True)
     # A lease instead of a lock: a worker killed mid-batch leaves it to expire, so another may resume.
     lease_token = models.CharField(max_length=36, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)

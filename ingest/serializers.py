@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from .models import HarvestCheckpoint, HarvestRun, IPRight, Organization
-from .services import ALL_KINDS
+from .services import ALL_KINDS, run_totals
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
@@ -82,11 +83,31 @@ class CheckpointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = HarvestCheckpoint
-        fields = ["id", "applicant_number", "kind", "status", "next_page", "fetched", "total", "error", "updated_at"]
+        fields = [
+            "id",
+            "applicant_number",
+            "kind",
+            "status",
+            "next_page",
+            "fetched",
+            "total",
+            "requests",
+            "errors",
+            "stats",
+            "error",
+            "updated_at",
+        ]
 
 
 class HarvestRunSerializer(serializers.ModelSerializer):
     checkpoints = CheckpointSerializer(many=True, read_only=True)
+    totals = serializers.SerializerMethodField(
+        help_text="KIPRIS calls (lookup and every page, failed ones too), errors, and records per kind:"
+        ' {"requests": 12, "errors": 0, "stats": {"patent": {"new": 3, "updated": 1, "unchanged": 7}}}'
+    )
+
+    def get_totals(self, run: HarvestRun) -> dict[str, Any]:
+        return asdict(run_totals(run))
 
     class Meta:
         model = HarvestRun
@@ -96,9 +117,7 @@ class HarvestRunSerializer(serializers.ModelSerializer):
             "kinds",
             "status",
             "error",
-            "requests",
-            "errors",
-            "stats",
+            "totals",
             "created_at",
             "started_at",
             "finished_at",

@@ -7,6 +7,7 @@ twice (acks_late redelivery after a crash) neither duplicates rows nor double-co
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -92,7 +93,7 @@ def plan_run(run_id: int, client: KiprisClient | None = None) -> list[int]:
     HarvestRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=timezone.now())
     HarvestRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
     applicants = resolve_applicants(run.organization, client)
-    HarvestRun.objects.filter(pk=run.pk).update(requests=run.requests + client.requests_sent)
+    HarvestRun.objects.filter(pk=run.pk).update(requests=F("requests") + client.requests_sent)
     if not applicants:
         org = run.organization
         finish_run(
@@ -162,6 +163,11 @@ def harvest_batch(checkpoint_id: int, *, token: str, pages: int, client: KiprisC
                 logger.warning("checkpoint %s taken over by another task; stopping", checkpoint_id)
                 return BatchOutcome(done=True, pages=fetched_pages, claimed=False)
             counts = upsert_records(checkpoint.organization, checkpoint.applicant, page.records)
+            page_stats: dict[str, Any] = {"skipped_rows": page.skipped}
+            for (kind, outcome), number in counts.items():
+                page_stats.setdefault(kind, {})[outcome] = number
+            locked.stats = merge_stats(locked.stats or {}, page_stats)
+            locked.requests += 1
             locked.next_page += 1
             locked.fetched += page.rows
             locked.total = page.total
@@ -173,7 +179,6 @@ def harvest_batch(checkpoint_id: int, *, token: str, pages: int, client: KiprisC
             if done:
                 locked.lease_token, locked.lease_until = "", None
             locked.save()
-            _add_to_run(locked.run_id, counts, requests=1, skipped=page.skipped)
         metrics.WORKER_PROCESS_SECONDS.observe(time.perf_counter() - started)
         checkpoint = locked
         fetched_pages += 1
@@ -186,17 +191,33 @@ def harvest_batch(checkpoint_id: int, *, token: str, pages: int, client: KiprisC
     return BatchOutcome(done=done, pages=fetched_pages)
 
 
-def _add_to_run(run_id: int, counts: Counter[tuple[str, str]], *, requests: int = 0, skipped: int = 0) -> None:
-    run = HarvestRun.objects.select_for_update().get(pk=run_id)
-    stats: dict[str, Any] = run.stats or {}
-    for (kind, outcome), number in counts.items():
-        per_kind = stats.setdefault(kind, {})
-        per_kind[outcome] = per_kind.get(outcome, 0) + number
-    if skipped:
-        stats["skipped_rows"] = stats.get("skipped_rows", 0) + skipped
-    run.stats = stats
-    run.requests += requests
-    run.save(update_fields=["stats", "requests"])
+def merge_stats(total: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
+    """Add per-kind outcome counts ({"patent": {"new": 1}}) and plain counters ({"skipped_rows": 2})."""
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            per_kind = total.setdefault(key, {})
+            for outcome, number in value.items():
+                per_kind[outcome] = per_kind.get(outcome, 0) + number
+        else:
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+@dataclass
+class RunTotals:
+    requests: int
+    errors: int
+    stats: dict[str, Any]
+
+
+def run_totals(run: HarvestRun) -> RunTotals:
+    """The run's own calls plus its checkpoints' (use prefetch_related("checkpoints") for many runs)."""
+    totals = RunTotals(requests=run.requests, errors=run.errors, stats={})
+    for checkpoint in run.checkpoints.all():
+        totals.requests += checkpoint.requests
+        totals.errors += checkpoint.errors
+        merge_stats(totals.stats, checkpoint.stats)
+    return totals
 
 
 def _as_model_values(record: Record) -> dict[str, Any]:
@@ -208,13 +229,85 @@ def upsert_records(
 ) -> Counter[tuple[str, str]]:
     """Insert new rights, update changed ones (fields, raw, last_changed), touch last_seen on the rest.
 
-    One SELECT for the page, one INSERT ... ON CONFLICT DO UPDATE for new + changed rows, one UPDATE for
-    unchanged ones: ~3 statements per page whatever its size. Returns (kind, new|updated|unchanged) counts.
+    Returns (kind, new|updated|unchanged) counts. A page may list one right twice (joint applicants):
+    the last row wins. PostgreSQL takes one INSERT ... ON CONFLICT statement per page; other databases
+    (the SQLite of `make run`) a SELECT, a bulk upsert and an UPDATE.
     """
     now = now or timezone.now()
     unique: dict[tuple[str, str, str], Record] = {}
     for record in records:
         unique[(record.kind, record.application_number, record.fields["design_number"])] = record
+    if not unique:
+        return Counter()
+    if connection.vendor == "postgresql":
+        return _upsert_postgresql(organization, applicant, list(unique.values()), now)
+    return _upsert_portable(organization, applicant, unique, now)
+
+
+UPSERT_COLUMNS = (
+    "kind",
+    "application_number",
+    "design_number",
+    *COMPARED_FIELDS,
+    "raw",
+    "organization_id",
+    "applicant_id",
+    "first_seen",
+    "last_seen",
+    "last_changed",
+)
+JSON_COLUMNS = {"ipc_codes", "nice_classes", "vienna_codes", "applicant_names", "raw"}
+UPDATED_COLUMNS = (*COMPARED_FIELDS, "raw", "organization_id", "applicant_id", "last_seen")
+# 1. One statement inserts new rows and updates existing ones (organisation, raw record, last_seen).
+# 2. last_changed moves only when a compared field differs (SET sees the old row as `ingest_ipright`).
+# 3. RETURNING tells the outcomes apart: xmax = 0 for an insert; last_changed = last_seen for a change.
+UPSERT_SQL = f"""
+INSERT INTO ingest_ipright ({", ".join(UPSERT_COLUMNS)}) VALUES %s
+ON CONFLICT (kind, application_number, design_number) DO UPDATE SET
+{", ".join(f"{column} = EXCLUDED.{column}" for column in UPDATED_COLUMNS)},
+last_changed = CASE WHEN ({", ".join(f"ingest_ipright.{c}" for c in COMPARED_FIELDS)})
+    IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in COMPARED_FIELDS)})
+    THEN EXCLUDED.last_changed ELSE ingest_ipright.last_changed END
+RETURNING kind, (xmax = 0), (last_changed = last_seen)
+"""  # noqa: S608 - column names are constants, values go through psycopg2
+UPSERT_TEMPLATE = "(" + ", ".join("%s::jsonb" if c in JSON_COLUMNS else "%s" for c in UPSERT_COLUMNS) + ")"
+
+
+def _upsert_postgresql(
+    organization: Organization, applicant: Applicant | None, records: list[Record], now: datetime
+) -> Counter[tuple[str, str]]:
+    from psycopg2.extras import execute_values
+
+    rows = []
+    for record in records:
+        values = {
+            **_as_model_values(record),
+            "raw": record.raw,
+            "organization_id": organization.pk,
+            "applicant_id": applicant.pk if applicant else None,
+            "first_seen": now,
+            "last_seen": now,
+            "last_changed": now,
+        }
+        rows.append(
+            [json.dumps(values[c], ensure_ascii=False) if c in JSON_COLUMNS else values[c] for c in UPSERT_COLUMNS]
+        )
+    with connection.cursor() as cursor:
+        returned = execute_values(
+            cursor.cursor, UPSERT_SQL, rows, template=UPSERT_TEMPLATE, page_size=len(rows), fetch=True
+        )
+    counts: Counter[tuple[str, str]] = Counter()
+    for kind, inserted, changed in returned:
+        counts[(kind, "new" if inserted else "updated" if changed else "unchanged")] += 1
+    return counts
+
+
+def _upsert_portable(
+    organization: Organization,
+    applicant: Applicant | None,
+    unique: dict[tuple[str, str, str], Record],
+    now: datetime,
+) -> Counter[tuple[str, str]]:
     existing = {
         (row["kind"], row["application_number"], row["design_number"]): row
         for row in IPRight.objects.filter(application_number__in={key[1] for key in unique}).values(
@@ -251,7 +344,7 @@ def upsert_records(
             update_fields=[*COMPARED_FIELDS, "raw", "organization", "applicant", "last_seen", "last_changed"],
         )
     if unchanged_ids:
-        IPRight.objects.filter(pk__in=unchanged_ids).update(last_seen=now)
+        IPRight.objects.filter(pk__in=unchanged_ids).update(last_seen=now, organization=organization)
     return counts
 
 
@@ -271,15 +364,13 @@ def note_error(checkpoint_id: int, exc: BaseException, *, status: str | None = N
         if checkpoint is None:
             return
         checkpoint.error = error[:2000]
+        checkpoint.errors += 1
+        checkpoint.requests += int(_reached_kipris(exc))
         if status:
             checkpoint.status = status
             checkpoint.lease_token, checkpoint.lease_until = "", None
         checkpoint.save()
-        run = HarvestRun.objects.select_for_update().get(pk=checkpoint.run_id)
-        run.errors += 1
-        run.requests += int(_reached_kipris(exc))
-        run.error = error[:2000]
-        run.save(update_fields=["errors", "requests", "error"])
+    HarvestRun.objects.filter(pk=checkpoint.run_id).update(error=error[:2000])
     if status:
         complete_run_if_finished(checkpoint.run_id)
         update_queue_gauge()

@@ -156,3 +156,4 @@ def test_harvest_action_queues_a_run(
 
     runs = api.get(f"/api/v1/ipr/runs/?organization={org.pk}").json()["results"]
     assert [r["id"] for r in runs] == [run.pk]
+    assert runs[0]["totals"] == {"requests": 0, "errors": 0, "stats": {}}

@@ -71,11 +71,13 @@ class Command(BaseCommand):
         totals: dict[str, Counter[str]] = {}
         requests = errors = 0
         statuses: Counter[str] = Counter()
-        for run in HarvestRun.objects.filter(pk__in=run_ids).select_related("organization"):
-            requests += run.requests
-            errors += run.errors
+        runs = HarvestRun.objects.filter(pk__in=run_ids).select_related("organization").prefetch_related("checkpoints")
+        for run in runs:
+            run_total = services.run_totals(run)
+            requests += run_total.requests
+            errors += run_total.errors
             statuses[run.status] += 1
-            for kind, counts in (run.stats or {}).items():
+            for kind, counts in run_total.stats.items():
                 if isinstance(counts, dict):
                     totals.setdefault(kind, Counter()).update(counts)
             if run.error:
