@@ -96,7 +96,7 @@ def main() -> None:
                           seed=3).readings  # fmt: skip
         spiking = set(range(0, SENSORS, 100))
         by_profile = dict(list(window.groupby("sensor")))
-        rows = []
+        rows: list[tuple[object, ...]] = []
         for index in range(SENSORS):
             frame = by_profile[profile_codes[index % PROFILES]]
             flows = frame["flow"].to_numpy().copy()
