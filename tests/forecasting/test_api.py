@@ -49,7 +49,7 @@ def forecasts() -> dict[str, Sensor]:
 
 
 def test_forecasts_default_to_the_latest_issue(forecasts: dict[str, Sensor]) -> None:
-    body = APIClient().get("/api/v1/forecasts/", {"sensor": "001", "metric": "flow", "limit": 500}).json()
+    body = APIClient().get("/api/v1/forecasts/", {"sensor": "001", "metric": "flow", "limit": "500"}).json()
     assert body["count"] == 168
     first = body["results"][0]
     assert first["sensor"] == "001"
