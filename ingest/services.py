@@ -89,11 +89,12 @@ def plan_run(run_id: int, client: KiprisClient | None = None) -> list[int]:
     run = HarvestRun.objects.select_related("organization").get(pk=run_id)
     if run.status in TERMINAL:
         return []
-    client = client or KiprisClient.from_settings(org_type=run.organization.org_type)
+    client = client or KiprisClient.shared(org_type=run.organization.org_type)
     HarvestRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=timezone.now())
     HarvestRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    sent_before = client.requests_sent
     applicants = resolve_applicants(run.organization, client)
-    HarvestRun.objects.filter(pk=run.pk).update(requests=F("requests") + client.requests_sent)
+    HarvestRun.objects.filter(pk=run.pk).update(requests=F("requests") + client.requests_sent - sent_before)
     if not applicants:
         org = run.organization
         finish_run(
@@ -143,7 +144,7 @@ def harvest_batch(checkpoint_id: int, *, token: str, pages: int, client: KiprisC
         logger.info("checkpoint %s is finished or held by another task; nothing to do", checkpoint_id)
         return BatchOutcome(done=True, pages=0, claimed=False)
     checkpoint = HarvestCheckpoint.objects.select_related("applicant", "organization").get(pk=checkpoint_id)
-    client = client or KiprisClient.from_settings(org_type=checkpoint.organization.org_type)
+    client = client or KiprisClient.shared(org_type=checkpoint.organization.org_type)
     family = Family(settings.KIPRIS_SEARCH_FAMILY)
     fetched_pages = 0
     done = False
@@ -184,10 +185,10 @@ def harvest_batch(checkpoint_id: int, *, token: str, pages: int, client: KiprisC
         fetched_pages += 1
     if done:
         complete_run_if_finished(checkpoint.run_id)
+        update_queue_gauge()
     else:
         # Hand the lease back: the task this one queues next has a new id and must be able to claim it.
         HarvestCheckpoint.objects.filter(pk=checkpoint_id, lease_token=token).update(lease_token="", lease_until=None)
-    update_queue_gauge()
     return BatchOutcome(done=done, pages=fetched_pages)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -558,9 +559,18 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.command, urlsplit(self.path).path)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a killed worker, a timeout) is normal here: one debug line, no traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("simulator client %s went away", client_address)
+        else:
+            super().handle_error(request, client_address)
+
+
 def make_server(simulator: SimulatedKipris, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """An HTTP server for `simulator` (port 0 picks a free one); call serve_forever() on it."""
     handler = type("SimHandler", (_Handler,), {"simulator": simulator})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return _Server((host, port), handler)

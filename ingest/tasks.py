@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 # Stop-and-wait conditions: retrying soon cannot help, a later resume can.
 PAUSING_ERRORS = (BudgetExhaustedError, QuotaExceededError, BlockedError)
 RETRY_POLICY: dict[str, Any] = {
+    # Progress lives in the database; nobody reads task results, so do not write them to Redis.
+    "ignore_result": True,
     "autoretry_for": (TransientError,),
     "retry_backoff": 5,
     "retry_backoff_max": 600,

@@ -9,6 +9,7 @@ The key never appears in a log line or an exception message: URLs are not logged
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -110,6 +111,9 @@ class Page:
     page_size: int
 
 
+_shared_clients: dict[tuple[object, ...], KiprisClient] = {}
+
+
 class KiprisClient:
     """Synchronous client. Pass a RequestGuard to share rate, budget and circuit with every process."""
 
@@ -146,6 +150,18 @@ class KiprisClient:
 
     def close(self) -> None:
         self.session.close()
+
+    @classmethod
+    def shared(cls, *, org_type: str = "") -> KiprisClient:
+        """This process's client for the current settings: HTTP connections stay alive between tasks."""
+        names = [name for name in dir(settings) if name.startswith("KIPRIS_")]
+        key = (os.getpid(), org_type, settings.REDIS_URL, *(repr(getattr(settings, name)) for name in sorted(names)))
+        client = _shared_clients.get(key)
+        if client is None:
+            for stale in [k for k in _shared_clients if k[0] != key[0] or k[2:] != key[2:]]:
+                _shared_clients.pop(stale)  # another process's (after a fork) or older settings
+            client = _shared_clients[key] = cls.from_settings(org_type=org_type)
+        return client
 
     def _redact(self, message: str) -> str:
         if not self.api_key:
