@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from core.notify import Alert, notify
 
+from .metrics import EVENTS
 from .models import AnomalyEvent, EventStatus
 
 logger = logging.getLogger(__name__)
@@ -50,9 +51,15 @@ def _alert(event: AnomalyEvent) -> Alert:
 
 
 def send_notification(event: AnomalyEvent) -> None:
-    """Notify about the event's current state once the surrounding transaction commits."""
+    """Notify about the event's current state (and count it) once the surrounding transaction commits."""
     alert = _alert(event)
-    transaction.on_commit(lambda: notify(alert))
+    counter = EVENTS.labels(source=event.source, transition="opened" if alert.status == "firing" else "resolved")
+
+    def after_commit() -> None:
+        counter.inc()
+        notify(alert)
+
+    transaction.on_commit(after_commit)
 
 
 def observe(

@@ -87,8 +87,9 @@ def _minutes(later: pd.Series, earlier: pd.Series) -> np.ndarray:
 
 def load_minute(minute: datetime) -> pd.DataFrame:
     since = minute - timedelta(minutes=settings.ANOMALY_LOOKBACK_MINUTES)
+    adapt = connection.ops.adapt_datetimefield_value  # raw SQL: the backend's own datetime form (SQLite: text)
     with connection.cursor() as cursor:
-        cursor.execute(MINUTE_SQL, {"minute": minute, "since": since})
+        cursor.execute(MINUTE_SQL, {"minute": adapt(minute), "since": adapt(since)})
         frame = pd.DataFrame(cursor.fetchall(), columns=MINUTE_COLUMNS)
     for column in ("flow", "pressure", "status", "flow_min", "flow_max", "pressure_min", "pressure_max"):
         frame[column] = pd.to_numeric(frame[column]).astype(float)

@@ -121,3 +121,16 @@ def test_clean_minutes_without_an_event_cost_one_query() -> None:
     with CaptureQueriesContext(connection) as queries:
         observe(0, fired=False)
     assert len([q for q in queries.captured_queries if q["sql"].startswith("SELECT")]) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_transitions_are_counted_after_commit(sent: list[Alert]) -> None:
+    from anomaly.metrics import EVENTS
+
+    opened = EVENTS.labels(source="sensor", transition="opened")
+    resolved = EVENTS.labels(source="sensor", transition="resolved")
+    before = (opened._value.get(), resolved._value.get())
+    event = observe(0, fired=True)
+    assert event is not None
+    events.resolve(event.pk, None)
+    assert (opened._value.get(), resolved._value.get()) == (before[0] + 1, before[1] + 1)
