@@ -370,6 +370,8 @@ FORECAST_SEED = env.int("FORECAST_SEED", default=42)
 # A run whose heartbeat is older than this is presumed dead (worker killed) and queued again by the watchdog.
 FORECAST_RUN_STALE_SECONDS = env.int("FORECAST_RUN_STALE_SECONDS", default=300)
 FORECAST_RUN_MAX_ATTEMPTS = env.int("FORECAST_RUN_MAX_ATTEMPTS", default=3)
+# The hourly roll-up re-reads this many hours before the last hour it reached: late readings are included.
+FORECAST_LATE_DATA_HOURS = env.int("FORECAST_LATE_DATA_HOURS", default=6)
 # Forecast rows issued longer ago than this are deleted (336 rows per sensor every hour add up).
 FORECAST_RETENTION_DAYS = env.int("FORECAST_RETENTION_DAYS", default=14)
 
