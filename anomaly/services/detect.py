@@ -264,33 +264,36 @@ def _severity(row: pd.Series, method: str, score: float) -> str:
     return Severity.CRITICAL if method == "value" and score >= 2 else Severity.WARNING
 
 
-def apply_events(minute: datetime, frame: pd.DataFrame, results: dict[str, dict[str, methods.MethodResult]]) -> None:
-    """observe() where a method fired, and where an unresolved event may need closing."""
+def apply_events(minute: datetime, frame: pd.DataFrame, results: dict[str, dict[str, methods.MethodResult]]) -> int:
+    """Events change where a method fired or an unresolved event may need closing (events.observe_many)."""
     open_keys = set(
         AnomalyEvent.objects.filter(source=Source.SENSOR)
         .exclude(status=EventStatus.RESOLVED)
         .values_list("sensor_id", "metric", "method")
     )
     position = {int(sensor): index for index, sensor in enumerate(frame["sensor_id"])}
+    observations = []
     for metric, by_method in results.items():
         for method, result in by_method.items():
             fired_rows = set(np.flatnonzero(result.fired).tolist())
             open_rows = {position[s] for s, m, k in open_keys if m == metric and k == method and s in position}
             for index in sorted(fired_rows | open_rows):
                 row = frame.iloc[index]
+                fired = index in fired_rows
                 score = float(result.score[index])
-                events.observe(
-                    source=Source.SENSOR,
-                    subject=str(row["code"]),
-                    metric=metric,
-                    method=method,
-                    at=minute,
-                    fired=index in fired_rows,
-                    score=score,
-                    evidence=_evidence(row, metric, method, str(result.state[index]), minute),
-                    severity=_severity(row, method, score),
-                    sensor_id=int(row["sensor_id"]),
+                observations.append(
+                    events.Observation(
+                        subject=str(row["code"]),
+                        metric=metric,
+                        method=method,
+                        fired=fired,
+                        score=score,
+                        evidence=_evidence(row, metric, method, str(result.state[index]), minute) if fired else {},
+                        severity=_severity(row, method, score),
+                        sensor_id=int(row["sensor_id"]),
+                    )
                 )
+    return events.observe_many(source=Source.SENSOR, at=minute, observations=observations)
 
 
 def alert_frames(

@@ -134,3 +134,31 @@ def test_transitions_are_counted_after_commit(sent: list[Alert]) -> None:
     assert event is not None
     events.resolve(event.pk, None)
     assert (opened._value.get(), resolved._value.get()) == (before[0] + 1, before[1] + 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_observe_many_follows_the_same_rules_in_a_constant_number_of_queries(sent: list[Alert], settings: Any) -> None:
+    settings.ANOMALY_CLEAN_MINUTES = 2
+
+    def minute(offset: int, fired: set[str]) -> int:
+        observations = [
+            events.Observation(subject=f"{n:03d}", metric="flow", method="value", fired=f"{n:03d}" in fired,
+                               score=float(offset), evidence={"minute": offset})
+            for n in range(40)
+        ]  # fmt: skip
+        return events.observe_many(source="sensor", at=T0 + timedelta(minutes=offset), observations=observations)
+
+    everyone = {f"{n:03d}" for n in range(40)}
+    assert minute(0, everyone) == 40  # 40 opened
+    with CaptureQueriesContext(connection) as queries:
+        assert minute(1, everyone) == 40  # 40 extended
+    assert len(queries.captured_queries) <= 6  # savepoint, locking read, bulk update — not one per event
+    assert minute(1, everyone) == 0  # the same minute again: nothing changes
+    assert minute(2, {"000"}) == 1
+    assert minute(3, {"000"}) == 40  # "000" extended; 39 closed after 2 clean minutes (last fired at 1)
+    assert minute(4, set()) == 0
+    assert minute(5, set()) == 1  # "000" closes too
+    extended = AnomalyEvent.objects.get(subject="000")
+    assert (extended.fired_count, extended.peak_score, extended.evidence) == (4, 3.0, {"minute": 3})
+    assert AnomalyEvent.objects.filter(status=EventStatus.RESOLVED).count() == 40
+    assert [alert.status for alert in sent].count("resolved") == 40
