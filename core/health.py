@@ -9,7 +9,9 @@ shared by every web worker, so /health answers from the cache in a few milliseco
 2. stale passing result (ttl < age <= 3 ttl): served, and one background thread (single-flight across
    processes, by a Redis lock) re-runs the check; a component that broke is reported on the next request;
 3. no result, or Redis unreachable: the check runs now.
-Failing results are never cached (and drop the cached pass), so a failure is always current.
+A failing result replaces the cached pass and is reused for FAILURE_CACHE_SECONDS only: the failure stays
+current, and a crowd of clients polling a failing component (each failing check can cost a 1 s worker
+ping) runs it once per window instead of once per request.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from django.db import connections
 logger = logging.getLogger(__name__)
 
 CACHE_PREFIX = "pipewatch:health:"
+FAILURE_CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -77,17 +80,23 @@ def _run_one(name: str, check: HealthCheck) -> dict[str, Any]:
     return {"ok": result.ok, "detail": result.detail, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+def _fresh_for(name: str, ok: bool) -> float:
+    """How long a result of `name` is served as is: its ttl when passing, briefly when failing."""
+    ttl = _ttl(name)
+    return ttl if ok else min(ttl, FAILURE_CACHE_SECONDS)
+
+
 def _store(name: str, result: dict[str, Any]) -> None:
-    """Cache a passing result; forget the cached one when the check fails."""
+    """Cache a result: a pass for 3 ttl (fresh, then stale-while-revalidate), a failure only while fresh."""
     from .redis import redis_client
 
-    ttl = _ttl(name)
+    fresh = _fresh_for(name, bool(result["ok"]))
+    if fresh <= 0:
+        return
+    keep = 3 * fresh if result["ok"] else fresh
     try:
-        if result["ok"] and ttl > 0:
-            entry = {**result, "checked_at": time.time()}
-            redis_client().set(CACHE_PREFIX + name, json.dumps(entry), ex=max(1, round(3 * ttl)))
-        else:
-            redis_client().delete(CACHE_PREFIX + name)
+        entry = {**result, "checked_at": time.time()}
+        redis_client().set(CACHE_PREFIX + name, json.dumps(entry), px=max(1, round(keep * 1000)))
     except redis.RedisError as exc:
         logger.debug("health cache unavailable: %s", exc)
 
@@ -150,9 +159,10 @@ def run_all() -> dict[str, dict[str, object]]:
     results: dict[str, dict[str, object]] = {}
     for name, entry in _cached(_checks).items():
         age = now - float(entry.pop("checked_at"))
-        if age <= 3 * _ttl(name):
+        fresh = _fresh_for(name, bool(entry["ok"]))
+        if age <= fresh or (entry["ok"] and age <= 3 * fresh):
             results[name] = {**entry, "cached": True}
-            if age > _ttl(name):
+            if age > fresh:
                 _refresh_in_background(name)
     due = [name for name in _checks if name not in results]
     if due:

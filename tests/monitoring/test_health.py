@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
@@ -57,23 +58,36 @@ def test_a_passing_check_is_served_from_the_cache_until_stale_then_refreshed_in_
     with time_machine.travel(timezone.now() + timedelta(seconds=15)):
         stale = health.run_all()["component"]  # served at once, refreshed behind it
         assert stale["cached"] is True
-        wait_for(lambda: check.calls == 2, timeout=10, what="the background refresh")
-        wait_for(lambda: "call 2" in str(health.run_all()["component"]["detail"]), timeout=10, what="the fresh result")
+        cached = lambda: json.loads(clean_redis.get("pipewatch:health:component") or b"{}")  # noqa: E731
+        wait_for(lambda: cached().get("detail") == "call 2", timeout=10, what="the background refresh")
+        fresh = health.run_all()["component"]
+        assert (fresh["detail"], fresh["cached"]) == ("call 2", True)
+        assert check.calls == 2
 
 
 @override_settings(HEALTH_CACHE_SECONDS=10)
-def test_failures_are_never_cached_and_drop_the_cached_pass(only_checks: dict, clean_redis: redis.Redis) -> None:
+def test_a_failure_replaces_the_cached_pass_and_is_reused_only_briefly(
+    only_checks: dict, clean_redis: redis.Redis
+) -> None:
     check = Flaky()
     health.register("component")(check)
     health.run_all()
     check.ok = False
-    with time_machine.travel(timezone.now() + timedelta(seconds=15)):
-        health.run_all()  # stale pass served; the refresh finds the failure
-        wait_for(lambda: check.calls == 2, timeout=10, what="the background refresh")
-        wait_for(lambda: health.run_all()["component"]["ok"] is False, timeout=10, what="the failure to show")
-    calls = check.calls
-    assert health.run_all()["component"]["cached"] is False
-    assert check.calls == calls + 1
+    later = timezone.now() + timedelta(seconds=15)
+    with time_machine.travel(later, tick=False):
+        health.run_all()  # stale pass served; the background refresh finds the failure
+        cached = lambda: json.loads(clean_redis.get("pipewatch:health:component") or b"{}")  # noqa: E731
+        wait_for(lambda: cached().get("ok") is False, timeout=10, what="the refresh to store the failure")
+        failing = health.run_all()["component"]
+        assert (failing["ok"], failing["detail"], failing["cached"]) == (False, "call 2", True)
+        assert check.calls == 2  # a crowd polling a failing component runs it once per window
+    with time_machine.travel(later + timedelta(seconds=health.FAILURE_CACHE_SECONDS + 0.5), tick=False):
+        assert health.run_all()["component"]["cached"] is False
+        assert check.calls == 3
+        check.ok = True
+    with time_machine.travel(later + timedelta(seconds=2 * health.FAILURE_CACHE_SECONDS + 1), tick=False):
+        recovered = health.run_all()["component"]
+        assert (recovered["ok"], recovered["cached"]) == (True, False)
 
 
 def test_cache_seconds_zero_runs_every_time(only_checks: dict) -> None:
@@ -102,6 +116,7 @@ def test_host_agents_check(clean_redis: redis.Redis) -> None:
     assert "not reporting: db-1 (60 s ago)" in str(result["detail"])
 
     Host.objects.filter(name="db-1").update(active=False)  # retired in the admin: no longer expected
+    clean_redis.delete("pipewatch:health:host_agents")  # the failure is cached for a moment
     assert health.run_all()["host_agents"]["ok"] is True
 
 
