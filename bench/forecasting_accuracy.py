@@ -9,6 +9,8 @@ and 168 h on the time-based validation windows. Two honest sources:
     .venv/bin/python bench/forecasting_accuracy.py [--sensors 10 --days 365]
 """
 
+# Django is set up before the app modules are imported (they need settings):
+# ruff: noqa: E402
 from __future__ import annotations
 
 import argparse

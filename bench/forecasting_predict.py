@@ -10,6 +10,8 @@
         .venv/bin/python bench/forecasting_predict.py --sensors 1000 --every 10
 """
 
+# Django is set up before the app modules are imported (they need settings):
+# ruff: noqa: E402
 from __future__ import annotations
 
 import argparse

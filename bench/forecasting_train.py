@@ -8,6 +8,8 @@ in SQL + train + validate + save. Prints one JSON line.
         .venv/bin/python bench/forecasting_train.py --sensors 1 --days 365 [--metrics flow,pressure] [--parallel]
 """
 
+# Django is set up before the app modules are imported (they need settings):
+# ruff: noqa: E402
 from __future__ import annotations
 
 import argparse
