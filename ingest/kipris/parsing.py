@@ -52,20 +52,22 @@ def text(value: Any) -> str:
 
 
 def _find(node: Any, names: tuple[str, ...]) -> Any:
-    """First value of any of `names` anywhere under node (depth-first), like XPath `.//name`."""
-    if isinstance(node, dict):
-        for name in names:
-            if name in node:
-                return node[name]
-        for child in node.values():
-            found = _find(child, names)
-            if found is not None:
-                return found
-    elif isinstance(node, list):
-        for child in node:
-            found = _find(child, names)
-            if found is not None:
-                return found
+    """The shallowest value of any of `names` under node, like XPath `.//name`.
+
+    Breadth-first: the count sits at depth 2 or 3 (`<count>` beside `<body>`, or inside `<items>`),
+    so it is found before the search would descend into hundreds of rows.
+    """
+    level = [node]
+    while level:
+        below = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+            if isinstance(item, dict):
+                for name in names:
+                    if name in item:
+                        return item[name]
+            below.extend(child for child in children if isinstance(child, dict | list))
+        level = below
     return None
 
 
@@ -124,6 +126,11 @@ DATE_FORMATS = ("%Y%m%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%Y-%m-%d", "%Y.%m.%d
 
 def parse_date(value: str) -> date | None:
     """`YYYYMMDD` (kipo-api) or `YYYY/MM/DD 00:00:00` (word search); anything else is None (raw keeps it)."""
+    if len(value) == 8 and value.isdigit():  # the common case, without strptime's cost
+        try:
+            return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+        except ValueError:
+            return None
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(value, fmt).date()  # noqa: DTZ007 - a calendar date, no time zone
