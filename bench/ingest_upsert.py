@@ -99,6 +99,7 @@ def main() -> None:
                 "bench": "ingest_upsert",
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared with other work",
+                "load_average_1m": round(os.getloadavg()[0], 1),
                 "records": records,
                 "pages": len(pages),
                 "parse_records_per_s": round(records / parse_seconds),

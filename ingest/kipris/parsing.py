@@ -59,7 +59,7 @@ def _find(node: Any, names: tuple[str, ...]) -> Any:
     """
     level = [node]
     while level:
-        below = []
+        below: list[Any] = []
         for item in level:
             children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
             if isinstance(item, dict):
