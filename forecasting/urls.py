@@ -14,8 +14,9 @@ router.register("models", api.ModelVersionViewSet, basename="modelversion")
 router.register("training-runs", api.TrainingRunViewSet, basename="trainingrun")
 
 # `POST /api/v1/models/train` as documented, without the slash too: no redirect can carry a POST body.
+# (schema=None: the documented route is the router's; this alias stays out of the OpenAPI schema.)
 train_without_slash = api.ModelVersionViewSet.as_view(
-    {"post": "train"}, detail=False, **api.ModelVersionViewSet.train.kwargs
+    {"post": "train"}, **{**api.ModelVersionViewSet.train.kwargs, "detail": False, "schema": None}
 )
 
 urlpatterns: list[URLPattern | URLResolver] = [
