@@ -361,7 +361,7 @@ def _run_model(model: Any, panel: Panel, origins: np.ndarray, batch_size: int) -
     predictions, naives, targets = [], [], []
     for begin in range(0, origins.size, batch_size):
         inputs, target = windows(tf.constant(origins[begin : begin + batch_size]))
-        predictions.append(np.asarray(_compiled_call(model)(inputs)))
+        predictions.append(_compiled_call(model)(inputs).numpy())
         naives.append(inputs["hours"][:, :, NAIVE_CANDIDATE].numpy())
         targets.append(target.numpy())
     return np.concatenate(predictions), np.concatenate(naives), np.concatenate(targets)
