@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.notify import Alert, notify
@@ -111,14 +112,15 @@ def observe_many(
     *, source: str, at: datetime, observations: Iterable[Observation], clean_minutes: int | None = None
 ) -> int:
     """observe() for many keys of one source at one minute, in a few queries: one locking read of the
-    unresolved events, one bulk update of those extended. Opening and closing, which are rare and notify,
-    go one at a time. Returns how many events changed."""
+    unresolved events and one UPDATE advancing every event that fired again (last fired = this minute,
+    count + 1). A new peak (its evidence) is saved per event; opening and closing, which are rare and
+    notify, go one at a time. Returns how many events changed."""
     clean = timedelta(minutes=settings.ANOMALY_CLEAN_MINUTES if clean_minutes is None else clean_minutes)
     changed = 0
     with transaction.atomic():
         unresolved = AnomalyEvent.objects.select_for_update().filter(source=source).exclude(status=EventStatus.RESOLVED)
         by_key = {(event.subject, event.metric, event.method): event for event in unresolved}
-        extended = []
+        advanced: list[int] = []
         for item in observations:
             event = by_key.get((item.subject, item.metric, item.method))
             if event is None:
@@ -127,14 +129,18 @@ def observe_many(
                     _open(key, at=at, score=item.score, evidence=item.evidence, severity=item.severity,
                           sensor_id=item.sensor_id)  # fmt: skip
                     changed += 1
+            elif item.fired and at > event.last_fired_at:
+                advanced.append(event.pk)
+                if item.score > event.peak_score:
+                    event.peak_score, event.evidence = item.score, item.evidence
+                    event.save(update_fields=["peak_score", "evidence"])
             elif item.fired:
-                if _extend(event, at, item.score, item.evidence, save=False):
-                    extended.append(event)
+                changed += _extend(event, at, item.score, item.evidence)  # out of order: rare, exact
             elif at - event.last_fired_at >= clean:
                 _close(event, event.last_fired_at + timedelta(minutes=1))
                 changed += 1
-        AnomalyEvent.objects.bulk_update(extended, EXTEND_FIELDS, batch_size=1000)
-    return changed + len(extended)
+        AnomalyEvent.objects.filter(pk__in=advanced).update(last_fired_at=at, fired_count=F("fired_count") + 1)
+    return changed + len(advanced)
 
 
 def _open(

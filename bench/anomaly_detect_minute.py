@@ -161,6 +161,13 @@ def main() -> None:
     started = time.perf_counter()
     results = detect.evaluate(frame)
     split["methods_numpy"] = time.perf_counter() - started
+    from django.db import transaction
+
+    with transaction.atomic():  # the next minute's events step (200 open events all extend), rolled back
+        started = time.perf_counter()
+        detect.apply_events(last + timedelta(minutes=1), frame, results)
+        split["events_step_200_extended"] = time.perf_counter() - started
+        transaction.set_rollback(True)
     started = time.perf_counter()
     wired = detect.alert_frames(last, frame, results)
     split["alert_frames_1000"] = time.perf_counter() - started

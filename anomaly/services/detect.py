@@ -222,7 +222,7 @@ def prepare(minute: datetime) -> pd.DataFrame:
     return frame.merge(settings_for(), on="sensor_id", how="left")
 
 
-def _evidence(row: pd.Series, metric: str, method: str, state: str, minute: datetime) -> dict[str, Any]:
+def _evidence(row: dict[str, Any], metric: str, method: str, state: str, minute: datetime) -> dict[str, Any]:
     def number(name: str) -> float | None:
         value = row.get(name)
         return None if value is None or pd.isna(value) else round(float(value), 6)
@@ -257,7 +257,7 @@ def _evidence(row: pd.Series, metric: str, method: str, state: str, minute: date
     return evidence
 
 
-def _severity(row: pd.Series, method: str, score: float) -> str:
+def _severity(row: dict[str, Any], method: str, score: float) -> str:
     override = row.get("severity")
     if isinstance(override, str) and override:
         return override
@@ -277,8 +277,9 @@ def apply_events(minute: datetime, frame: pd.DataFrame, results: dict[str, dict[
         for method, result in by_method.items():
             fired_rows = set(np.flatnonzero(result.fired).tolist())
             open_rows = {position[s] for s, m, k in open_keys if m == metric and k == method and s in position}
-            for index in sorted(fired_rows | open_rows):
-                row = frame.iloc[index]
+            indices = sorted(fired_rows | open_rows)
+            # one DataFrame slice per method, not one .iloc per row (pandas row access is ~100 µs)
+            for index, row in zip(indices, frame.iloc[indices].to_dict("records"), strict=True):
                 fired = index in fired_rows
                 score = float(result.score[index])
                 observations.append(
