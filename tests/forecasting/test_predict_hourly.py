@@ -145,3 +145,16 @@ def test_the_rollup_picks_up_late_readings_within_the_margin(
     assert before.flow is not None
     assert after.flow > before.flow
     assert report["phase_seconds"]["read"] >= 0
+
+
+def test_the_rollup_ignores_non_finite_readings(load_readings: Callable[..., dict]) -> None:
+    sensors = load_readings(["001"], days=15)
+    hour = ISSUED - timedelta(hours=1)
+    Reading.objects.create(sensor=sensors["001"], ts=hour + timedelta(minutes=1), flow=float("nan"), pressure=4.0)
+    Reading.objects.create(sensor=sensors["001"], ts=hour + timedelta(minutes=2), flow=float("inf"), pressure=4.0)
+    predict_hourly(ISSUED)
+    mean = HourlyMean.objects.get(sensor=sensors["001"], hour=hour)
+    assert mean.rows == 6 + 2
+    assert mean.flow is not None
+    assert np.isfinite(mean.flow)
+    assert np.isfinite(list(Forecast.objects.filter(metric="flow").values_list("value", flat=True))).all()
