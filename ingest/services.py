@@ -68,17 +68,17 @@ def create_run(organization_id: int, kinds: list[str] | None = None) -> HarvestR
 def resolve_applicants(organization: Organization, client: KiprisClient) -> list[Applicant]:
     """Look the organisation's applicant numbers up (V3, then V2) and upsert them."""
     found = client.find_applicants(organization.business_number, organization.corporate_number)
-    applicants = []
+    # One upsert statement (no read-then-write: SQLite would refuse the lock upgrade under contention).
+    Applicant.objects.bulk_create(
+        [Applicant(number=info.number, name=info.name, organization=organization) for info in found],
+        update_conflicts=True,
+        unique_fields=["number"],
+        update_fields=["name", "organization", "last_seen"],
+    )
     for info in found:
-        applicant, created = Applicant.objects.update_or_create(
-            number=info.number, defaults={"name": info.name, "organization": organization}
-        )
-        applicants.append(applicant)
-        if created:
-            logger.info("organization %s: applicant number %s (%s)", organization.pk, info.number, info.name)
-    organization.applicants_resolved_at = timezone.now()
-    organization.save(update_fields=["applicants_resolved_at"])
-    return applicants
+        logger.info("organization %s: applicant number %s (%s)", organization.pk, info.number, info.name)
+    Organization.objects.filter(pk=organization.pk).update(applicants_resolved_at=timezone.now())
+    return list(Applicant.objects.filter(number__in=[info.number for info in found]))
 
 
 def plan_run(run_id: int, client: KiprisClient | None = None) -> list[int]:
@@ -158,11 +158,16 @@ def harvest_batch(checkpoint_id: int, *, token: str, pages: int, client: KiprisC
         )
         started = time.perf_counter()
         with transaction.atomic():
-            locked = HarvestCheckpoint.objects.select_for_update().get(pk=checkpoint_id)
-            if locked.lease_token != token or locked.next_page != checkpoint.next_page:
+            # Write first: this UPDATE both checks that the checkpoint is still ours at this page and
+            # locks it (PostgreSQL row lock; SQLite's write lock, taken before any read in the transaction).
+            still_ours = HarvestCheckpoint.objects.filter(
+                pk=checkpoint_id, lease_token=token, next_page=checkpoint.next_page
+            ).update(lease_until=timezone.now() + timedelta(seconds=settings.KIPRIS_CHECKPOINT_LEASE_SECONDS))
+            if not still_ours:
                 # Our lease expired and another task took over: its view wins, ours is discarded.
                 logger.warning("checkpoint %s taken over by another task; stopping", checkpoint_id)
                 return BatchOutcome(done=True, pages=fetched_pages, claimed=False)
+            locked = HarvestCheckpoint.objects.get(pk=checkpoint_id)
             counts = upsert_records(checkpoint.organization, checkpoint.applicant, page.records)
             page_stats: dict[str, Any] = {"skipped_rows": page.skipped}
             for (kind, outcome), number in counts.items():
@@ -359,21 +364,21 @@ def _reached_kipris(exc: BaseException) -> bool:
 
 def note_error(checkpoint_id: int, exc: BaseException, *, status: str | None = None, context: str = "") -> None:
     """Record an error on the checkpoint and count it on the run; `status` also moves it (paused/failed)."""
-    error = f"{context}{exc}" if isinstance(exc, KiprisError) else f"{context}{type(exc).__name__}: {exc}"
-    with transaction.atomic():
-        checkpoint = HarvestCheckpoint.objects.select_for_update().filter(pk=checkpoint_id).first()
-        if checkpoint is None:
-            return
-        checkpoint.error = error[:2000]
-        checkpoint.errors += 1
-        checkpoint.requests += int(_reached_kipris(exc))
-        if status:
-            checkpoint.status = status
-            checkpoint.lease_token, checkpoint.lease_until = "", None
-        checkpoint.save()
-    HarvestRun.objects.filter(pk=checkpoint.run_id).update(error=error[:2000])
+    error = (f"{context}{exc}" if isinstance(exc, KiprisError) else f"{context}{type(exc).__name__}: {exc}")[:2000]
+    updates: dict[str, Any] = {
+        "error": error,
+        "errors": F("errors") + 1,
+        "requests": F("requests") + int(_reached_kipris(exc)),
+        "updated_at": timezone.now(),
+    }
     if status:
-        complete_run_if_finished(checkpoint.run_id)
+        updates |= {"status": status, "lease_token": "", "lease_until": None}
+    if not HarvestCheckpoint.objects.filter(pk=checkpoint_id).update(**updates):
+        return
+    run_id = HarvestCheckpoint.objects.values_list("run_id", flat=True).get(pk=checkpoint_id)
+    HarvestRun.objects.filter(pk=run_id).update(error=error)
+    if status:
+        complete_run_if_finished(run_id)
         update_queue_gauge()
 
 

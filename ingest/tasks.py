@@ -16,7 +16,7 @@ from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from . import metrics, services
 from .kipris.errors import (
@@ -35,7 +35,8 @@ PAUSING_ERRORS = (BudgetExhaustedError, QuotaExceededError, BlockedError)
 RETRY_POLICY: dict[str, Any] = {
     # Progress lives in the database; nobody reads task results, so do not write them to Redis.
     "ignore_result": True,
-    "autoretry_for": (TransientError,),
+    # A database that is briefly unreachable or locked is transient too; every task here is idempotent.
+    "autoretry_for": (TransientError, OperationalError),
     "retry_backoff": 5,
     "retry_backoff_max": 600,
     "retry_jitter": True,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from django.db.models import Count
 from django.test import override_settings
+from django.utils import timezone
 
 from ingest import services
 from ingest.kipris.client import KiprisClient
+from ingest.kipris.parsing import Record
 from ingest.models import Applicant, HarvestCheckpoint, HarvestRun, IPRight, RunStatus
 
 from .conftest import API_KEY, Simulator, make_org
@@ -135,3 +137,32 @@ def test_malformed_rows_are_counted_and_skipped(simulator: Simulator) -> None:
     counts = services.upsert_records(org, None, [record])
     assert counts[("trademark", "new")] == 1
     assert IPRight.objects.get(application_number="4020190000011").raw["unknownField"] == {"nested": "x"}
+
+
+@pytest.mark.parametrize("path", ["postgresql", "portable"])
+def test_upsert_outcomes_on_both_paths(simulator: Simulator, path: str) -> None:
+    """The one-statement PostgreSQL upsert and the portable one (SQLite in `make run`) agree."""
+    from dataclasses import replace
+
+    sim_org, number = simulator.holder_of("trademark", 20)
+    org = make_org(sim_org)
+    records = client(simulator).search_page("trademark", number, page=1, fetched=0).records
+
+    def upsert(batch: list[Record]) -> dict[str, int]:
+        if path == "portable":
+            unique = {(r.kind, r.application_number, r.fields["design_number"]): r for r in batch}
+            counts = services._upsert_portable(org, None, unique, timezone.now())
+        else:
+            counts = services.upsert_records(org, None, batch)
+        return {outcome: n for (_, outcome), n in counts.items()}
+
+    assert upsert(records) == {"new": len(records)}
+    first = IPRight.objects.get(application_number=records[0].application_number)
+    changed = [replace(records[0], fields={**records[0].fields, "status": "소멸"}), *records[1:]]
+    assert upsert(changed) == {"updated": 1, "unchanged": len(records) - 1}
+    again = IPRight.objects.get(pk=first.pk)
+    assert again.status == "소멸"
+    assert again.first_seen == first.first_seen
+    assert again.last_changed > first.last_changed
+    untouched = IPRight.objects.get(application_number=records[1].application_number)
+    assert untouched.last_changed == untouched.first_seen < untouched.last_seen
