@@ -266,13 +266,19 @@ def _severity(row: dict[str, Any], method: str, score: float) -> str:
 
 def apply_events(minute: datetime, frame: pd.DataFrame, results: dict[str, dict[str, methods.MethodResult]]) -> int:
     """Events change where a method fired or an unresolved event may need closing (events.observe_many)."""
-    open_keys = set(
+    unresolved = list(
         AnomalyEvent.objects.filter(source=Source.SENSOR)
         .exclude(status=EventStatus.RESOLVED)
-        .values_list("sensor_id", "metric", "method")
+        .values_list("sensor_id", "subject", "metric", "method")
     )
+    open_keys = {(sensor, metric, method) for sensor, _, metric, method in unresolved}
     position = {int(sensor): index for index, sensor in enumerate(frame["sensor_id"])}
-    observations = []
+    # a sensor deactivated (or deleted) with an open event is no longer evaluated: its events close as clean
+    observations = [
+        events.Observation(subject=subject, metric=metric, method=method, fired=False)
+        for sensor, subject, metric, method in unresolved
+        if sensor not in position
+    ]
     for metric, by_method in results.items():
         for method, result in by_method.items():
             fired_rows = set(np.flatnonzero(result.fired).tolist())

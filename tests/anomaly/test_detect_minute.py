@@ -209,3 +209,16 @@ def test_two_concurrent_cycles_of_one_minute_evaluate_it_once(
         thread.join()
     assert sum(outcome is not None for outcome in outcomes) == 1
     assert AnomalyEvent.objects.get(subject="003", method="value").fired_count == 1
+
+
+def test_events_of_a_deactivated_sensor_close(
+    criteria: CriteriaVersion, readings: Callable[..., pd.DataFrame], sensors: dict[str, Sensor], settings: object
+) -> None:
+    readings(end=MINUTE + timedelta(minutes=12), minutes=102,
+             faults=[Fault("spike", "003", MINUTE, MINUTE + timedelta(minutes=12))])  # fmt: skip
+    detect.detect_minute(MINUTE)
+    Sensor.objects.filter(code="003").update(active=False)
+    for offset in range(1, 12):
+        detect.detect_minute(MINUTE + timedelta(minutes=offset))
+    event = AnomalyEvent.objects.get(subject="003", method="value")
+    assert (event.status, event.fired_count) == ("resolved", 1)
