@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from . import services
 from .exporting import csv_response
-from .models import HarvestRun, IPRight, IPRKind, Organization, OrgType, RunStatus
+from .models import HarvestRun, IPRight, IPRKind, Organization, OrgType
 from .serializers import (
     HarvestRequestSerializer,
     HarvestRunSerializer,
@@ -81,9 +81,7 @@ class OrganizationViewSet(viewsets.ModelViewSet):
         organization = self.get_object()
         options = HarvestRequestSerializer(data=request.data)
         options.is_valid(raise_exception=True)
-        if HarvestRun.objects.filter(
-            organization=organization, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
-        ).exists():
+        if services.has_active_run(organization.pk):
             raise ValidationError("a harvest of this organisation is already queued or running")
         with transaction.atomic():
             run = services.create_run(organization.pk, options.validated_data["kinds"] or None)

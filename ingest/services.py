@@ -58,6 +58,13 @@ def validate_kinds(kinds: list[str] | None) -> list[str]:
     return chosen
 
 
+def has_active_run(organization_id: int) -> bool:
+    """A run still queued or running: a second one would only repeat its calls."""
+    return HarvestRun.objects.filter(
+        organization_id=organization_id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).exists()
+
+
 def create_run(organization_id: int, kinds: list[str] | None = None) -> HarvestRun:
     return HarvestRun.objects.create(organization_id=organization_id, kinds=validate_kinds(kinds))
 

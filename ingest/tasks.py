@@ -69,6 +69,9 @@ def harvest_all(kinds: list[str] | None = None) -> list[int]:
     """The periodic refresh: one run per active organisation."""
     run_ids = []
     for organization_id in Organization.objects.filter(active=True).values_list("pk", flat=True):
+        if services.has_active_run(organization_id):
+            logger.info("organization %s still has a harvest under way; not queued again", organization_id)
+            continue
         run = services.create_run(organization_id, kinds)
         queue_run(run.pk)
         run_ids.append(run.pk)

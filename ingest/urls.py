@@ -7,7 +7,10 @@ from rest_framework.routers import DefaultRouter
 
 from . import api
 
-router = DefaultRouter(trailing_slash=True)
+router = DefaultRouter()
+# Both `/organizations/7/harvest` (as the issue writes it) and `/organizations/7/harvest/`: a POST has no
+# APPEND_SLASH redirect to fall back on.
+router.trailing_slash = "/?"
 router.register("organizations", api.OrganizationViewSet, basename="ipr-organization")
 router.register("rights", api.IPRightViewSet, basename="ipr-right")
 router.register("runs", api.HarvestRunViewSet, basename="ipr-run")

@@ -166,3 +166,15 @@ def test_upsert_outcomes_on_both_paths(simulator: Simulator, path: str) -> None:
     assert again.last_changed > first.last_changed
     untouched = IPRight.objects.get(application_number=records[1].application_number)
     assert untouched.last_changed == untouched.first_seen < untouched.last_seen
+
+
+def test_periodic_refresh_skips_organisations_with_a_run_under_way(simulator: Simulator) -> None:
+    from ingest.tasks import harvest_all
+
+    active = [make_org(o) for o in simulator.sim.organizations[:3]]
+    make_org(simulator.sim.organizations[3], active=False)
+    first = harvest_all.apply().get()
+    assert sorted(HarvestRun.objects.get(pk=pk).organization_id for pk in first) == sorted(o.pk for o in active)
+    HarvestRun.objects.filter(organization=active[0]).update(status=RunStatus.DONE)
+    second = harvest_all.apply().get()
+    assert [HarvestRun.objects.get(pk=pk).organization_id for pk in second] == [active[0].pk]

@@ -42,6 +42,12 @@ class Command(BaseCommand):
                 raise CommandError(f"no organisation with id {', '.join(map(str, missing))}")
         if not org_ids:
             raise CommandError("no active organisations to harvest (import some with import_orgs)")
+        busy = [org_id for org_id in org_ids if services.has_active_run(org_id)]
+        for org_id in busy:
+            self.stderr.write(f"organisation {org_id} already has a harvest queued or running: skipped")
+        org_ids = [org_id for org_id in org_ids if org_id not in busy]
+        if not org_ids:
+            raise CommandError("nothing to queue")
         with transaction.atomic():
             runs = [services.create_run(org_id, options["kinds"]) for org_id in org_ids]
             for run in runs:
