@@ -94,8 +94,8 @@ def store_readings(rows: Sequence[FrameReading], registry: SensorRegistry) -> St
 def _insert(sensor_ids: list[int], rows: list[FrameReading]) -> int:
     """One statement per batch; returns the number of rows that were new."""
     if connection.vendor == "postgresql":
-        # unnest() of five arrays is one round trip and one plan for the whole batch: measured ~4x faster
-        # than bulk_create's multi-row VALUES (bench/sensors_bridge.py).
+        # unnest() of five arrays: one round trip, one short statement per batch, and the row count says
+        # how many were new. Measured 1.4-1.9x the rate of bulk_create(ignore_conflicts) at 2,000 rows.
         table = Reading._meta.db_table
         sql = (
             f"INSERT INTO {table} (sensor_id, ts, flow, pressure, status, received_at) "  # noqa: S608 - model's own table
