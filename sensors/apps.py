@@ -7,4 +7,4 @@ class SensorsConfig(AppConfig):
     name = "sensors"
 
     def ready(self) -> None:
-        from . import health  # noqa: F401 - registers the "bridge" health check
+        from . import checks, health  # noqa: F401 - registers the system checks and the "bridge" health check

@@ -23,6 +23,7 @@ from typing import cast
 import redis
 import serial
 from django.db import DatabaseError, close_old_connections, connection
+from prometheus_client import multiprocess
 
 from core.redis import redis_client
 
@@ -174,6 +175,8 @@ class Bridge:
             redis_client().delete(HEARTBEAT_PREFIX + self.name)
         except redis.RedisError as exc:
             logger.warning("could not remove the heartbeat: %s", exc)
+        # Live gauges of an exited process must not count any more (prometheus-client multiprocess mode).
+        multiprocess.mark_process_dead(os.getpid())
         logger.info(
             "bridge %s stopped: %d frames ok, %d bad, %d stored, %d left in the spool",
             self.name,

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sensors.bridge import BATCH_SIZE, FLUSH_INTERVAL_SECONDS, Bridge
+from sensors.checks import url_problem
 from sensors.settings import frame_layout
 
 
@@ -30,6 +31,8 @@ class Command(BaseCommand):
         url = options["url"] or settings.SENSORS_SERIAL_URL
         if not url:
             raise CommandError("no serial URL: pass --url or set SENSORS_SERIAL_URL")
+        if problem := url_problem(url):
+            raise CommandError(f"{url}: {problem}")
         os.environ.setdefault("PIPEWATCH_PROCESS", "bridge")
         bridge = Bridge(
             url,
