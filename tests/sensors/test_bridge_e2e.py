@@ -112,3 +112,49 @@ def test_simulated_device_through_a_pty_into_postgresql_and_frames_back(
     assert bridge.proc.returncode == 0, bridge.output()
     assert "stopped:" in bridge.output()
     assert heartbeat(clean_redis) == {}
+
+
+def test_simulator_serves_tcp_and_the_bridge_reads_it_over_socket_url(
+    start_process: Callable[..., ChildProcess],
+    start_bridge: Callable[..., ChildProcess],
+    clean_redis: redis.Redis,
+) -> None:
+    simulator = start_process(
+        "simulator",
+        "manage.py",
+        "simulate_sensors",
+        "--sensors",
+        "3",
+        "--first-code",
+        "500",
+        "--seed",
+        "4",
+        "--start",
+        START.isoformat(),
+        "--speed",
+        "600",
+        "--delay",
+        "8",
+        "--tcp-port",
+        "0",
+    )
+    url = wait_for(
+        lambda: re.search(r"tcp: (socket://\S+)", simulator.output()), timeout=30, what="the simulator's TCP port"
+    )
+    assert isinstance(url, re.Match)
+    start_bridge(url.group(1))
+    wait_for(lambda: heartbeat(clean_redis).get("connected"), timeout=30, what="the bridge to connect")
+    layout = frame_layout()
+    expected = {
+        (reading.sensor, reading.ts, reading.flow, reading.pressure)
+        for reading in (
+            parse_frame(frame, layout) for _, frame in simulate(["500", "501", "502"], START, 10, seed=4).frames(layout)
+        )
+    }
+
+    def first_ten_minutes() -> set[tuple[str, datetime, float, float]]:
+        rows = Reading.objects.filter(ts__lt=START + timedelta(minutes=10))
+        return set(rows.values_list("sensor__code", "ts", "flow", "pressure"))
+
+    wait_for(lambda: first_ten_minutes() == expected, timeout=60, what="the first ten minutes over TCP")
+    wait_for(lambda: "client connected" in simulator.output(), timeout=5, what="the simulator to log the client")
