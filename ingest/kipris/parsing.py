@@ -126,6 +126,8 @@ DATE_FORMATS = ("%Y%m%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%Y-%m-%d", "%Y.%m.%d
 
 def parse_date(value: str) -> date | None:
     """`YYYYMMDD` (kipo-api) or `YYYY/MM/DD 00:00:00` (word search); anything else is None (raw keeps it)."""
+    if not value:
+        return None
     if len(value) == 8 and value.isdigit():  # the common case, without strptime's cost
         try:
             return date(int(value[:4]), int(value[4:6]), int(value[6:]))
