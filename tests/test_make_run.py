@@ -35,8 +35,8 @@ def processes_with_marker(marker: str) -> list[psutil.Process]:
 
 def health(url: str) -> int | None:
     try:
-        return requests.get(url, timeout=5).status_code
-    except requests.ConnectionError:
+        return requests.get(url, timeout=10).status_code
+    except requests.RequestException:  # not listening yet, or too busy starting to answer in time
         return None
 
 
