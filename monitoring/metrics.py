@@ -105,7 +105,8 @@ class HostCollector(Collector):
         cpu = CounterMetricFamily("node_cpu_seconds", "Seconds the CPUs spent in each mode.", labels=["cpu", "mode"])
         for index, times in enumerate(sample.cpu_times):
             for mode, seconds in times.items():
-                cpu.add_metric([str(index), mode], seconds)
+                if not mode.startswith("guest"):  # guest time is already in user/nice (node_exporter's rule)
+                    cpu.add_metric([str(index), mode], seconds)
         yield cpu
         busy = GaugeMetricFamily("pipewatch_host_cpu_busy_ratio", "Busy share of all CPUs over the last interval.")
         busy.add_metric([], values["cpu_percent"] / 100)

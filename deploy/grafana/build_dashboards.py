@@ -373,11 +373,38 @@ WATER = dashboard(
                 prom(
                     "Forecasting freshness",
                     (
-                        'time() - max(pipewatch_celery_task_last_success_timestamp_seconds{task=~"forecasting\\\\.predict.*"})',
+                        'time() - max(pipewatch_celery_task_last_success_timestamp_seconds{task="forecasting.predict_hourly"})',
                         "seconds since predict",
                     ),
                     ("time() - max(pipewatch_forecast_active_model_timestamp_seconds)", "active model age (s)"),
                     unit="s",
+                ),
+                prom(
+                    "Forecast rows written and sensors skipped",
+                    (
+                        "sum by (metric, source) (increase(pipewatch_forecast_rows_written_total[1h]))",
+                        "{{metric}} by {{source}}",
+                    ),
+                    (
+                        "sum by (metric, reason) (increase(pipewatch_forecast_sensors_skipped_total[1h]))",
+                        "{{metric}} skipped: {{reason}}",
+                    ),
+                ),
+                prom(
+                    "Prediction run p95 and model vs baseline",
+                    (
+                        "histogram_quantile(0.95, sum by (le) (rate(pipewatch_forecast_predict_seconds_bucket[6h])))",
+                        "predict run p95 (s)",
+                    ),
+                    (
+                        "max by (metric) (pipewatch_forecast_model_baseline_mae_ratio)",
+                        "{{metric}} MAE / seasonal naive",
+                    ),
+                ),
+                prom(
+                    "Training runs",
+                    ("sum by (status) (increase(pipewatch_forecast_training_runs_total[1d]))", "{{status}}"),
+                    ("sum(increase(pipewatch_forecast_model_load_failures_total[1d]))", "model load failures"),
                 ),
             ],
         ),
