@@ -16,7 +16,7 @@ SENSORS_SKIPPED = Counter(
 )
 MODEL_LOAD_FAILURES = Counter(
     "pipewatch_forecast_model_load_failures_total",
-    "Active model versions whose artifact could not be loaded (the baseline served instead).",
+    "Active model versions that could not serve (artifact unreadable, non-finite output): the baseline served.",
     ["metric"],
 )
 PREDICT_SECONDS = Histogram(

@@ -16,9 +16,9 @@ from django.utils import timezone
 from sensors.models import Metric, Sensor
 from sensors.predictions import set_hourly_predictions
 
-from ..metrics import FORECASTS_WRITTEN, PREDICT_SECONDS, SENSORS_SKIPPED
+from ..metrics import FORECASTS_WRITTEN, MODEL_LOAD_FAILURES, PREDICT_SECONDS, SENSORS_SKIPPED
 from ..models import Forecast
-from . import registry, rollup
+from . import ForecastError, registry, rollup
 from .model import forecast
 from .series import HORIZON_HOURS, LAG_HOURS
 
@@ -57,13 +57,15 @@ def predict_hourly(issued_at: datetime | None = None) -> dict:
         series = hourly[metric]
         phase = time.perf_counter()
         loaded = registry.active_model(metric)
-        values = forecast(
-            loaded.model if loaded else None,
-            loaded.scalers if loaded else {},
-            list(series.values()),
-            origin,
-            loaded.time_zone if loaded else settings.TIME_ZONE,
-        )
+        if loaded is not None:
+            try:
+                values = forecast(loaded.model, loaded.scalers, list(series.values()), origin, loaded.time_zone)
+            except ForecastError:
+                logger.exception("model v%s failed for %s; serving seasonal naive this hour", loaded.version_id, metric)
+                MODEL_LOAD_FAILURES.labels(metric=metric).inc()
+                loaded = None
+        if loaded is None:
+            values = forecast(None, {}, list(series.values()), origin, settings.TIME_ZONE)
         phases["forecast"] += time.perf_counter() - phase
         no_readings = len(sensors) - len(series)
         no_recent = len(series) - len(values)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from forecasting.metrics import MODEL_LOAD_FAILURES
 from forecasting.models import Forecast, HourlyMean, ModelVersion
 from forecasting.services import registry
 from forecasting.services.data import load_hourly
+from forecasting.services.model import build_model
 from forecasting.services.prediction import daily_rows, predict_hourly
 from forecasting.services.training import train_metric
 from sensors.models import HourlyPrediction, Reading, Sensor
@@ -158,3 +160,26 @@ def test_the_rollup_ignores_non_finite_readings(load_readings: Callable[..., dic
     assert mean.flow is not None
     assert np.isfinite(mean.flow)
     assert np.isfinite(list(Forecast.objects.filter(metric="flow").values_list("value", flat=True))).all()
+
+
+def test_a_model_producing_nan_is_replaced_by_the_baseline(
+    load_readings: Callable[..., dict], tiny_training: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    load_readings(["001"], days=15)
+    model = build_model(4)
+    layer = model.get_layer("linear")
+    layer.set_weights([np.full_like(weight, np.nan) for weight in layer.get_weights()])
+    version = ModelVersion.objects.create(
+        metric="pressure", data_start=START, data_end=ISSUED, validation_start=ISSUED, mae=1.0, baseline_mae=2.0
+    )
+    registry.save_artifact(version, SimpleNamespace(model=model, scalers={}, params={"time_zone": "UTC"}))  # type: ignore[arg-type]
+    registry.activate(version, "test")
+    failures = MODEL_LOAD_FAILURES.labels(metric="pressure")._value.get()
+    with caplog.at_level(logging.ERROR, logger="forecasting"):
+        report = predict_hourly(ISSUED)
+    assert report["metrics"]["pressure"]["source"] == "seasonal naive"
+    assert "non-finite" in caplog.text
+    assert MODEL_LOAD_FAILURES.labels(metric="pressure")._value.get() == failures + 1
+    values = list(Forecast.objects.filter(metric="pressure").values_list("value", flat=True))
+    assert len(values) == 168
+    assert np.isfinite(values).all()
