@@ -1,8 +1,10 @@
 """`make run`: migrate, create an admin, then start every pipewatch process under honcho.
 
-Embedded defaults: SQLite under var/, a private Redis (scripts/redis_server.py) unless REDIS_URL is
-set. Prints the URLs once the health endpoint answers 200. Ctrl-C reaches honcho, which stops every
-process (SIGTERM, then SIGKILL after 5 s); this script then exits with honcho's code.
+Embedded defaults: SQLite under var/, a private Redis (scripts/redis_server.py) unless REDIS_URL is set,
+simulated sensors on a pseudo-terminal unless SERIAL_URL is set, the KIPRIS simulator (with the sample
+organisations imported) unless KIPRIS_API_KEY is set. Prints the URLs once the health endpoint answers
+200. Ctrl-C reaches honcho, which stops every process (SIGTERM, then SIGKILL after 5 s); this script
+then exits with honcho's code.
 """
 
 from __future__ import annotations
@@ -34,6 +36,16 @@ def free_port(preferred: int) -> int:
     raise RuntimeError("no free TCP port")
 
 
+def read_procfile(path: Path) -> dict[str, str]:
+    """Procfile entries in order: name -> command (comments and blank lines skipped)."""
+    entries = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
 def say(message: str) -> None:
     sys.stdout.write(f"[pipewatch] {message}\n")
     sys.stdout.flush()
@@ -58,7 +70,9 @@ def wait_healthy(url: str, honcho: subprocess.Popen[bytes]) -> bool:
 
 def main() -> int:
     var_dir = Path(os.environ.get("PIPEWATCH_VAR_DIR", BASE_DIR / "var"))
+    var_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    env["PIPEWATCH_VAR_DIR"] = str(var_dir)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
@@ -72,18 +86,35 @@ def main() -> int:
     prometheus_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(prometheus_dir)
 
-    procfile = (BASE_DIR / "Procfile").read_text()
+    processes = read_procfile(BASE_DIR / "Procfile")
     if not env.get("REDIS_URL"):
         redis_port = free_port(int(env.get("REDIS_PORT", "6390")))
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        procfile = f"redis: python scripts/redis_server.py {redis_port} {var_dir / 'redis'}\n{procfile}"
+        processes = {"redis": f"python scripts/redis_server.py {redis_port} {var_dir / 'redis'}", **processes}
         say(f"private Redis on 127.0.0.1:{redis_port}")
+    # Real infrastructure when configured, simulators otherwise.
+    if env.get("SERIAL_URL"):
+        processes.pop("simulator")
+        processes["bridge"] = 'PIPEWATCH_PROCESS=bridge python manage.py serial_bridge --url "$SERIAL_URL"'
+        say(f"serial bridge on {env['SERIAL_URL']}")
+    else:
+        say("simulated sensors on a pseudo-terminal (set SERIAL_URL for a real port)")
+    kipris_simulated = not env.get("KIPRIS_API_KEY")
+    if kipris_simulated:
+        kipris_port = free_port(int(env.get("KIPRIS_SIM_PORT", "8089")))
+        env.update({"KIPRIS_SIM_PORT": str(kipris_port), "KIPRIS_BASE_URL": f"http://127.0.0.1:{kipris_port}"})
+        env["KIPRIS_API_KEY"] = "simulator-key"
+        say(f"KIPRIS simulator on 127.0.0.1:{kipris_port} (set KIPRIS_API_KEY for the real service)")
+    else:
+        processes.pop("kipris_sim")
     run_procfile = var_dir / "Procfile.run"
-    run_procfile.write_text(procfile)
+    run_procfile.write_text("".join(f"{name}: {command}\n" for name, command in processes.items()))
 
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
     manage(env, "ensure_admin")
+    if kipris_simulated:
+        manage(env, "import_orgs", "ingest/fixtures/sample_orgs.csv")
 
     # Ctrl-C goes to the whole foreground group: honcho handles it; this script only waits for honcho.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
