@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
-logger = logging.getLogger(__name__)
 
-
-@shared_task(name="forecasting.predict_hourly", soft_time_limit=50 * 60, time_limit=55 * 60)
+# A database hiccup is transient: retry (the run is idempotent); anything else fails loudly until next hour.
+@shared_task(
+    name="forecasting.predict_hourly",
+    soft_time_limit=50 * 60,
+    time_limit=55 * 60,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=10,
+    retry_jitter=True,
+    max_retries=3,
+)
 def predict_hourly(issued_at: str | None = None) -> dict:
     """Hourly forecasts for every sensor (default queue, acks_late: idempotent per sensor+metric+issue hour)."""
     from .services.prediction import predict_hourly as run
@@ -38,7 +45,14 @@ def train(run_id: int | None = None) -> dict | None:
     return None if run is None else {"run": run.pk, "status": run.status, "summary": run.summary}
 
 
-@shared_task(name="forecasting.watchdog", soft_time_limit=60, time_limit=90)
+@shared_task(
+    name="forecasting.watchdog",
+    soft_time_limit=60,
+    time_limit=90,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    max_retries=2,
+)
 def watchdog() -> list[int]:
     """Re-queue training runs whose worker died (default queue, so a busy training worker never delays it)."""
     from .services.runs import watchdog as check
