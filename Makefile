@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean tools bench-tools
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "pipewatch needs Python 3.11 or newer")'
@@ -17,6 +17,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
+# System tools the tests and benchmarks run (promtool, wrk), installed when missing.
+tools:
+	@scripts/install_system_tools.sh promtool
+
+bench-tools:
+	@scripts/install_system_tools.sh promtool wrk
+
 run: $(VENV)/.installed
 	$(BIN)/python scripts/run.py
 
@@ -25,7 +32,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy .
 
 # Tests need PostgreSQL and Redis (defaults: the local ones); pytest's exit code 5 (no tests) fails.
-test: lint
+test: lint tools
 	@export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"; \
 	export REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/15}"; \
 	export PROMETHEUS_MULTIPROC_DIR="$$(mktemp -d)"; \
@@ -33,7 +40,7 @@ test: lint
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # Every bench/*.py script (helpers live in bench/lib/) prints one JSON line; record them in docs/BENCHMARKS.md.
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-dev bench-tools
 	@for script in bench/*.py; do \
 	  [ "$$(basename $$script)" = "__init__.py" ] && continue; \
 	  echo "== $$script" >&2; $(BIN)/python $$script || exit 1; \

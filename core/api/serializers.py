@@ -33,6 +33,7 @@ class HealthCheckSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     detail = serializers.CharField()
     ms = serializers.FloatField()
+    cached = serializers.BooleanField(required=False)
 
 
 class HealthSerializer(serializers.Serializer):
