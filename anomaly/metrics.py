@@ -21,3 +21,9 @@ LAST_MINUTE = Gauge(
     "Unix time of the latest evaluated minute.",
     multiprocess_mode="max",
 )
+
+# Every events series exists from the start at 0: Prometheus' increase() misses the first increment of a
+# series it has never seen, so the "anomaly opened" alert would skip the first event of each source.
+for _source in ("sensor", "host"):
+    for _transition in ("opened", "resolved"):
+        EVENTS.labels(source=_source, transition=_transition)
