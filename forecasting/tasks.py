@@ -40,7 +40,7 @@ def train(run_id: int | None = None) -> dict | None:
     from .services import runs
 
     if run_id is None:
-        run_id = runs.TrainingRun.objects.create(metrics=["flow", "pressure"], requested_by="schedule").pk
+        run_id = runs.new_run(requested_by="schedule").pk
     run = runs.execute(run_id)
     return None if run is None else {"run": run.pk, "status": run.status, "summary": run.summary}
 

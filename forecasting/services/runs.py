@@ -32,6 +32,23 @@ logger = logging.getLogger(__name__)
 TRAIN_TASK = "forecasting.train"
 
 
+def new_run(
+    metrics: list[str] | None = None,
+    *,
+    since: datetime | None = None,
+    epochs: int | None = None,
+    requested_by: str = "",
+) -> TrainingRun:
+    """Record a queued run (both metrics unless told otherwise); ForecastError for an unknown metric."""
+    chosen = metrics or [Metric.FLOW, Metric.PRESSURE]
+    unknown = sorted(set(chosen) - set(Metric.values))
+    if unknown:
+        raise ForecastError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(Metric.values)}")
+    return TrainingRun.objects.create(
+        metrics=[str(metric) for metric in chosen], since=since, epochs=epochs, requested_by=requested_by
+    )
+
+
 def request_training(
     metrics: list[str] | None = None,
     *,
@@ -40,13 +57,7 @@ def request_training(
     requested_by: str = "",
 ) -> TrainingRun:
     """Record a run and queue it on the training queue once the row is committed."""
-    chosen = metrics or [Metric.FLOW, Metric.PRESSURE]
-    unknown = sorted(set(chosen) - set(Metric.values))
-    if unknown:
-        raise ForecastError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(Metric.values)}")
-    run = TrainingRun.objects.create(
-        metrics=[str(metric) for metric in chosen], since=since, epochs=epochs, requested_by=requested_by
-    )
+    run = new_run(metrics, since=since, epochs=epochs, requested_by=requested_by)
     transaction.on_commit(lambda: enqueue(run.pk))
     return run
 

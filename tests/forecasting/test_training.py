@@ -137,3 +137,13 @@ def test_since_limits_the_training_data(load_readings: Callable[..., dict], tiny
         train_metric("flow", since=since)  # only 20 days left
     version = train_metric("flow", since=START + timedelta(days=5))
     assert version.data_start == START + timedelta(days=5)
+
+
+def test_the_yearly_schedule_records_its_own_run(tiny_training: Path) -> None:
+    from forecasting.tasks import train
+
+    result = train()  # beat sends no arguments
+    assert result is not None
+    run = TrainingRun.objects.get(pk=result["run"])
+    assert (run.requested_by, run.metrics, run.status) == ("schedule", ["flow", "pressure"], "failed")
+    assert "no readings at all" in run.error

@@ -40,7 +40,7 @@ class Command(BaseCommand):
             raise CommandError("--epochs must be at least 1")
         since = parse_since(options["since"]) if options["since"] else None
         metrics = [options["metric"]] if options["metric"] else list(Metric.values)
-        run = TrainingRun.objects.create(metrics=metrics, since=since, epochs=options["epochs"], requested_by="cli")
+        run = runs.new_run(metrics, since=since, epochs=options["epochs"], requested_by="cli")
         bars: list[tqdm] = []
 
         def progress(epoch: int, epochs: int, logs: dict[str, float]) -> None:
