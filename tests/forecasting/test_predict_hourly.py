@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.conf import LazySettings
+from django.test import Client
 
 from forecasting.metrics import MODEL_LOAD_FAILURES
 from forecasting.models import Forecast, HourlyMean, ModelVersion
@@ -183,3 +184,13 @@ def test_a_model_producing_nan_is_replaced_by_the_baseline(
     values = list(Forecast.objects.filter(metric="pressure").values_list("value", flat=True))
     assert len(values) == 168
     assert np.isfinite(values).all()
+
+
+def test_the_run_shows_on_the_metrics_endpoint(load_readings: Callable[..., dict]) -> None:
+    load_readings(["001"], days=15)
+    Sensor.objects.create(code="002")
+    predict_hourly(ISSUED)
+    text = Client().get("/metrics").content.decode()
+    assert 'pipewatch_forecast_rows_written_total{metric="flow",source="baseline"}' in text
+    assert 'pipewatch_forecast_sensors_skipped_total{metric="pressure",reason="no_readings"}' in text
+    assert "pipewatch_forecast_predict_seconds_count" in text
