@@ -38,10 +38,10 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_PREFIX = "pipewatch:sensors:bridge:"
 # Commit when this many readings wait, or when the oldest has waited FLUSH_INTERVAL_SECONDS. Measured with
-# bench/sensors_bridge.py on the shared 2-core machine (docs/BENCHMARKS.md): store rate by batch size
-# 100: 18.8k rows/s, 500: 31.6k, 2,000: 26.2k, 5,000: 29.6k (above 500 the differences are noise);
+# bench/sensors_bridge.py on the shared 2-core machine (docs/BENCHMARKS.md, 3 runs): store rate by batch
+# size 100: 11-20k rows/s, 500: 13-32k, 2,000: 13-42k, 5,000: 27-35k (from 500 up, within the noise);
 # 2,000 keeps a back-fill after an outage to few statements. At the wire's 400 frames/s a 0.2 s interval
-# gives p99 frame -> committed 222 ms for 2.7 % of a core; 0.05 s gives 72 ms for 4.1 % (5 vs 20
+# gives p99 frame -> committed 222-259 ms for 2.6 % of a core; 0.05 s gives 72-106 ms for 3-4 % (5 vs 20
 # commits/s per bridge). Detection runs once a minute, so 0.2 s.
 BATCH_SIZE = 2000
 FLUSH_INTERVAL_SECONDS = 0.2
@@ -49,7 +49,11 @@ OUTBOX_BATCH = 200
 OUTBOX_INTERVAL_SECONDS = 0.2
 HEARTBEAT_INTERVAL_SECONDS = 2.0
 SYNC_INTERVAL_SECONDS = 1.0
-READ_TIMEOUT_SECONDS = 0.1
+# A read returns READ_CHUNK_BYTES or what came within READ_TIMEOUT_SECONDS, whichever is first: big chunks
+# under load, at most 20 ms of added wait on a quiet line. (socket:// reports in_waiting as 0/1, not a
+# byte count, so sizing reads by in_waiting would read a TCP line byte by byte.)
+READ_TIMEOUT_SECONDS = 0.02
+READ_CHUNK_BYTES = 16384
 BACKOFF_START_SECONDS = 0.5
 # Malformed frames are all counted; at most this many are logged per minute (a noisy line floods nothing).
 LOG_BAD_FRAMES_PER_MINUTE = 50
@@ -228,15 +232,12 @@ class Bridge:
         return True
 
     def read_unit(self) -> int:
-        """Read what is waiting (or wait up to the read timeout for a byte); returns valid frames read."""
+        """Read a chunk (see READ_CHUNK_BYTES); returns the valid frames in it."""
         if not self.ensure_port():
             return 0
         assert self.port is not None
         try:
-            waiting = self.port.in_waiting
-            chunk = self.port.read(waiting or 1)
-            if chunk and not waiting and self.port.in_waiting:
-                chunk += self.port.read(self.port.in_waiting)
+            chunk = self.port.read(max(READ_CHUNK_BYTES, self.port.in_waiting))
         except (serial.SerialException, OSError) as exc:
             self._port_failed(exc)
             return 0

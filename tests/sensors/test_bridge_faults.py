@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from sensors.models import Reading
-from tests.conftest import ChildProcess, wait_for
+from tests.conftest import ChildProcess, free_port, wait_for
 
 from .conftest import Pty, TcpProxy, device_frames, expected, heartbeat, metric, stored
 
@@ -192,3 +192,14 @@ def test_sigterm_flushes_what_was_read_and_exits_cleanly(
     assert bridge.proc.returncode == 0, bridge.output()
     assert stored() == expected(frames)
     assert (tmp_path / "spool" / "test-bridge.spool").stat().st_size == 0
+
+
+def test_redis_unreachable_does_not_stop_readings(pty_device: Pty, start_bridge: Callable[..., ChildProcess]) -> None:
+    """Readings need only the database; heartbeat and outbox wait for Redis with backoff."""
+    bridge = start_bridge(str(pty_device.link), {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    wait_for(lambda: opened_count(bridge) == 1, timeout=30, what="the bridge to open the pty")
+    frames = device_frames(CODES, START, 10)
+    pty_device.write(b"".join(frame for _, frame in frames))
+    wait_for(lambda: stored() == expected(frames), timeout=30, what="readings stored without Redis")
+    assert "redis unavailable" in bridge.output()
+    assert bridge.proc.poll() is None
