@@ -101,7 +101,7 @@ def clear_readings() -> None:
         cursor.execute("TRUNCATE sensors_reading")
 
 
-def batch_sweep() -> dict[str, float]:
+def batch_sweep() -> dict[str, int]:
     """Rows/s of store_readings by batch size (in-process, the bridge's own insert path)."""
     from sensors.protocol import parse_frame
     from sensors.services import SensorRegistry, store_readings
