@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 
 from sensors.models import Reading
 from tests.conftest import ChildProcess, free_port, wait_for
@@ -182,11 +183,16 @@ def test_sigterm_flushes_what_was_read_and_exits_cleanly(
     pty_device: Pty, start_bridge: Callable[..., ChildProcess], clean_redis: redis.Redis, tmp_path: Path
 ) -> None:
     # A long flush interval: the readings are still uncommitted when SIGTERM arrives.
-    bridge = start_bridge(str(pty_device.link), None, "--flush-interval", "600", "--batch-size", "100000")
+    port = free_port()
+    bridge = start_bridge(
+        str(pty_device.link), {"METRICS_PORT": str(port)}, "--flush-interval", "600", "--batch-size", "100000"
+    )
     wait_for(lambda: opened_count(bridge) == 1, timeout=30, what="the bridge to open the pty")
     frames = device_frames(CODES, START, 10)
     pty_device.write(b"".join(frame for _, frame in frames))
     wait_for(lambda: heartbeat(clean_redis).get("spool_depth") == len(frames), timeout=30, what="frames read")
+    exposed = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text  # its own exporter port
+    assert "pipewatch_sensors_spool_depth" in exposed
     assert Reading.objects.count() == 0
     bridge.stop(signal.SIGTERM)
     assert bridge.proc.returncode == 0, bridge.output()

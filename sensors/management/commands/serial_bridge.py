@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.metrics import start_exporter
 from sensors.bridge import BATCH_SIZE, FLUSH_INTERVAL_SECONDS, Bridge
 from sensors.checks import url_problem
 from sensors.settings import frame_layout
@@ -26,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--spool-dir", default="", help="spool directory (default: SENSORS_SPOOL_DIR)")
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
         parser.add_argument("--flush-interval", type=float, default=FLUSH_INTERVAL_SECONDS)
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=None,
+            help="serve Prometheus metrics on this port (default METRICS_PORT; 0: only via the web's /metrics)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         url = options["url"] or settings.SENSORS_SERIAL_URL
@@ -49,6 +56,10 @@ class Command(BaseCommand):
             self.stdout.write(f"{signal.Signals(signum).name}: finishing the current unit and stopping")
             bridge.stop()
 
+        metrics_port = options["metrics_port"] if options["metrics_port"] is not None else settings.METRICS_PORT
+        if metrics_port:
+            # In its own container the bridge's samples are not in the web's multiprocess directory.
+            start_exporter(metrics_port)
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.stdout.write(f"serial bridge {bridge.name} on {url} (spool {bridge.journal.path})")
