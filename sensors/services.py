@@ -115,16 +115,29 @@ def _insert(sensor_ids: list[int], rows: list[FrameReading]) -> int:
             )
             return int(cursor.rowcount)
     with transaction.atomic():
-        before = Reading.objects.count()
-        Reading.objects.bulk_create(
+        return _bulk_insert_new(
             [
                 Reading(sensor_id=pk, ts=row.ts, flow=row.flow, pressure=row.pressure, status=row.status)
                 for pk, row in zip(sensor_ids, rows, strict=True)
-            ],
-            ignore_conflicts=True,
-            batch_size=500,
+            ]
         )
-        return Reading.objects.count() - before
+
+
+def _bulk_insert_new(readings: list[Reading]) -> int:
+    """The portable path (SQLite, `make run`): insert, skipping stored minutes; returns the new rows' count.
+
+    New rows are counted from one indexed lookup of the batch's keys, not COUNT(*) of a growing table.
+    """
+    keys = {(reading.sensor_id, reading.ts) for reading in readings}
+    stored = set(
+        Reading.objects.filter(
+            sensor_id__in={sensor_id for sensor_id, _ in keys},
+            ts__gte=min(ts for _, ts in keys),
+            ts__lte=max(ts for _, ts in keys),
+        ).values_list("sensor_id", "ts")
+    )
+    Reading.objects.bulk_create(readings, ignore_conflicts=True, batch_size=500)
+    return len(keys - stored)
 
 
 PURGE_BATCH = 5000
@@ -180,16 +193,12 @@ def write_history(readings: pd.DataFrame) -> int:
         }
     )
     if connection.vendor != "postgresql":
-        before = Reading.objects.count()
-        Reading.objects.bulk_create(
+        return _bulk_insert_new(
             [
                 Reading(sensor_id=row.sensor_id, ts=row.ts, flow=row.flow, pressure=row.pressure, status=row.status)
-                for row in frame.assign(ts=pd.to_datetime(readings["ts"], utc=True)).itertuples()
-            ],
-            ignore_conflicts=True,
-            batch_size=1000,
+                for row in frame.assign(ts=pd.to_datetime(readings["ts"], utc=True).dt.to_pydatetime()).itertuples()
+            ]
         )
-        return Reading.objects.count() - before
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, header=False)
     buffer.seek(0)
