@@ -31,7 +31,7 @@ from . import journal as journal_format
 from . import metrics
 from .journal import Journal
 from .outbox import OUTBOX_KEY
-from .protocol import FrameError, FrameLayout, LineBuffer, parse_frame
+from .protocol import FrameError, FrameLayout, FrameReading, LineBuffer, parse_frame
 from .services import SensorRegistry, store_readings
 
 logger = logging.getLogger(__name__)
@@ -249,28 +249,50 @@ class Bridge:
     def handle_chunk(self, chunk: bytes) -> int:
         """Parse the complete lines in `chunk`; journal the valid readings (one write for the chunk)."""
         now = time.time()
-        encoded: list[bytes] = []
+        readings: list[FrameReading] = []
         for line in self.buffer.feed(chunk):
             try:
-                reading = parse_frame(line, self.layout)
+                readings.append(parse_frame(line, self.layout))
             except FrameError as exc:
                 self._bad_frame(exc.result, str(exc), line)
-                continue
-            encoded.append(journal_format.encode(reading, now))
+        encoded = [journal_format.encode(reading, now) for reading in readings]
         if self.buffer.dropped_bytes:
             metrics.DROPPED_BYTES.inc(self.buffer.dropped_bytes)
             self._bad_frame("oversize", f"{self.buffer.dropped_bytes} bytes without a line end dropped", b"")
             self.buffer.dropped_bytes = 0
         if encoded:
-            self.journal.append(encoded)
-            self.stats.frames_ok += len(encoded)
+            try:
+                self.journal.append(encoded)
+            except OSError as exc:
+                self._spool_failed(exc, readings)
+                encoded = []
+            self.stats.frames_ok += len(readings)
             self.stats.last_frame_at = now
-            metrics.FRAMES.labels(result="ok").inc(len(encoded))
+            metrics.FRAMES.labels(result="ok").inc(len(readings))
             metrics.LAST_FRAME.set(now)
             metrics.SPOOL_DEPTH.set(self.journal.depth)
-            if self._oldest_pending is None:
+            if encoded and self._oldest_pending is None:
                 self._oldest_pending = time.monotonic()
-        return len(encoded)
+        return len(readings)
+
+    def _spool_failed(self, exc: OSError, readings: list[FrameReading]) -> None:
+        """The spool cannot be written (disk full?): store straight away; only if the database is down too are
+        the readings lost, loudly."""
+        logger.error("spool %s not writable (%s): storing %d readings directly", self.journal.path, exc, len(readings))
+        close_old_connections()
+        try:
+            result = store_readings(readings, self.registry)
+        except DatabaseError as db_exc:
+            metrics.FRAMES.labels(result="lost").inc(len(readings))
+            logger.critical(
+                "%d valid readings LOST: spool not writable (%s) and database unavailable (%s)",
+                len(readings),
+                exc,
+                db_exc,
+            )
+            return
+        self.stats.stored += result.stored
+        metrics.READINGS_STORED.inc(result.stored)
 
     def _bad_frame(self, result: str, message: str, raw: bytes) -> None:
         self.stats.frames_bad += 1

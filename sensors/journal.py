@@ -12,6 +12,7 @@ so they round-trip exactly).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from datetime import UTC, datetime
@@ -90,8 +91,14 @@ class Journal:
             return
         data = b"".join(lines)
         self._file.seek(0, os.SEEK_END)
-        self._file.write(data)
-        self._file.flush()
+        try:
+            self._file.write(data)
+            self._file.flush()
+        except OSError:
+            # Disk full or failing: leave no torn line behind; the caller stores these rows another way.
+            with contextlib.suppress(OSError):
+                self._file.truncate(self._size)
+            raise
         self._size += len(data)
         self.depth += len(lines)
 

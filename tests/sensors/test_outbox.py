@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -75,3 +77,26 @@ def test_queue_frames_once_is_idempotent_per_key(clean_redis: redis.Redis) -> No
     assert queue_frames_once("server:slot-1", [b"$E,0*75\r\n"], ttl_seconds=60)
     assert not queue_frames_once("server:slot-1", [b"$E,0*75\r\n"], ttl_seconds=60)
     assert clean_redis.lrange(OUTBOX_KEY, 0, -1) == [b"$E,0*75\r\n"]
+
+
+class FullDisk:
+    """The spool's file on a full disk: every write fails with ENOSPC, as the OS reports it."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def write(self, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_disk_stores_readings_directly(loop_bridge: Bridge) -> None:
+    frames = device_frames(["007"], MINUTE, 5)
+    loop_bridge.journal._file = FullDisk(loop_bridge.journal._file)  # type: ignore[assignment]
+    assert loop_bridge.handle_chunk(b"".join(frame for _, frame in frames)) == 5
+    assert Reading.objects.count() == 5
+    assert loop_bridge.journal.depth == 0
+    assert loop_bridge.journal.size == 0
