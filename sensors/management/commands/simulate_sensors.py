@@ -154,7 +154,11 @@ class Command(BaseCommand):
     def run_device(self, start: datetime, options: dict[str, Any]) -> None:
         layout = frame_layout()
         seconds_per_minute = 60.0 / options["speed"]
-        wall_start = datetime.now(UTC).timestamp() + options["delay"]
+        if options["start"] or options["speed"] != 1:
+            wall_start = datetime.now(UTC).timestamp() + options["delay"]
+        else:
+            # Real time: like a device, report each minute as soon as it is over (on the clock's minute).
+            wall_start = start.timestamp() + 60 + options["delay"]
         minute = 0
         while not self.stopping and (not options["minutes"] or minute < options["minutes"]):
             count = CHUNK_MINUTES if not options["minutes"] else min(CHUNK_MINUTES, options["minutes"] - minute)
