@@ -1,11 +1,12 @@
 """Training from the database: N sensors x D days of minute readings -> one model version per metric.
 
 Loads simulated minute readings (sensors.simulation) into the database given by DATABASE_URL (use a
-dedicated one: the readings tables are emptied first), then times train_metric: read + hourly resample
+dedicated one: it trains on every sensor there; --fresh empties it, otherwise only sensors not loaded
+yet are added, so 10 -> 100 sensors reuses the first 10), then times train_metric: read + hourly resample
 in SQL + train + validate + save. Prints one JSON line.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/pw_forecasting_bench \
-        .venv/bin/python bench/forecasting_train.py --sensors 1 --days 365 [--metrics flow,pressure] [--parallel]
+        .venv/bin/python bench/forecasting_train.py --sensors 1 --days 365 [--metrics flow,pressure] [--parallel] [--fresh]
 """
 
 # Django is set up before the app modules are imported (they need settings):
@@ -41,15 +42,19 @@ from sensors.simulation import simulate
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def load(sensors: int, days: int) -> tuple[int, float]:
-    """Empty the readings and COPY fresh simulated minute readings in, one sensor at a time."""
+def load(sensors: int, days: int, *, fresh: bool) -> tuple[int, float]:
+    """COPY simulated minute readings in, one sensor at a time, for the sensors not loaded yet
+    (--fresh empties the tables first; a kept table must hold the same --days)."""
     call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE sensors_sensor, sensors_reading RESTART IDENTITY CASCADE")
+    if fresh:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE sensors_sensor, sensors_reading RESTART IDENTITY CASCADE")
     started = time.perf_counter()
     rows = 0
     for number in range(1, sensors + 1):
         code = f"{number:03d}"
+        if Sensor.objects.filter(code=code).exists():
+            continue
         sensor = Sensor.objects.create(code=code)
         readings = simulate([code], START, days * 1440, seed=11).readings
         buffer = io.StringIO()
@@ -90,9 +95,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--metrics", default="flow")
     parser.add_argument("--parallel", action="store_true", help="train the metrics in parallel processes")
-    parser.add_argument("--skip-load", action="store_true", help="reuse the readings already loaded")
+    parser.add_argument("--fresh", action="store_true", help="empty the readings first (else add missing sensors)")
     args = parser.parse_args()
-    rows, load_seconds = (0, 0.0) if args.skip_load else load(args.sensors, args.days)
+    rows, load_seconds = load(args.sensors, args.days, fresh=args.fresh)
     metrics = args.metrics.split(",")
     started = time.perf_counter()
     if args.parallel:
@@ -107,7 +112,7 @@ def main() -> None:
                 "bench": "forecasting_train",
                 "sensors": args.sensors,
                 "days": args.days,
-                "rows_loaded": rows,
+                "rows_loaded_now": rows,
                 "load_seconds": round(load_seconds, 1),
                 "mode": "parallel" if args.parallel else "sequence",
                 "total_train_seconds": round(time.perf_counter() - started, 1),
