@@ -6,7 +6,8 @@ yet are added, so 10 -> 100 sensors reuses the first 10), then times train_metri
 in SQL + train + validate + save. Prints one JSON line.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/pw_forecasting_bench \
-        .venv/bin/python bench/forecasting_train.py --sensors 1 --days 365 [--metrics flow,pressure] [--parallel] [--fresh]
+        .venv/bin/python bench/forecasting_train.py --sensors 1 --days 365 [--metrics flow,pressure] \
+        [--parallel] [--fresh]
 """
 
 # Django is set up before the app modules are imported (they need settings):
