@@ -299,7 +299,7 @@ NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=5.0)
 # Unknown sensor codes on the wire create a Sensor row (true) or are counted and rejected (false).
 SENSORS_AUTO_REGISTER = env_bool("SENSORS_AUTO_REGISTER", default=True)
 # The serial port the bridge owns (pyserial URL: /dev/ttyUSB0, socket://host:port, rfc2217://, loop://).
-SENSORS_SERIAL_URL = env.str("SENSORS_SERIAL_URL", default="")
+SENSORS_SERIAL_URL = env.str("SERIAL_URL", default="")
 SENSORS_SERIAL_BAUD = env.int("SENSORS_SERIAL_BAUD", default=9600)
 # Frame layout for sites whose devices use another ASCII layout (docs/serial-protocol.md).
 SENSORS_FRAME_TAG = env.str("SENSORS_FRAME_TAG", default="R")

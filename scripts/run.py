@@ -95,7 +95,7 @@ def main() -> int:
     # Real infrastructure when configured, simulators otherwise.
     if env.get("SERIAL_URL"):
         processes.pop("simulator")
-        processes["bridge"] = 'PIPEWATCH_PROCESS=bridge python manage.py serial_bridge --url "$SERIAL_URL"'
+        processes["bridge"] = "PIPEWATCH_PROCESS=bridge python manage.py serial_bridge"
         say(f"serial bridge on {env['SERIAL_URL']}")
     else:
         say("simulated sensors on a pseudo-terminal (set SERIAL_URL for a real port)")

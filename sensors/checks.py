@@ -29,7 +29,7 @@ def url_problem(url: str) -> str | None:
 def check_sensors_settings(app_configs: Any = None, **_: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     if settings.SENSORS_SERIAL_URL and (problem := url_problem(settings.SENSORS_SERIAL_URL)):
-        errors.append(Error(f"SENSORS_SERIAL_URL={settings.SENSORS_SERIAL_URL!r}: {problem}", id="sensors.E001"))
+        errors.append(Error(f"SERIAL_URL={settings.SENSORS_SERIAL_URL!r}: {problem}", id="sensors.E001"))
     from .settings import frame_layout
 
     try:

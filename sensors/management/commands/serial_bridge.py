@@ -21,7 +21,7 @@ class Command(BaseCommand):
     help = "Read sensor frames from a serial port (device, socket://, rfc2217://, loop://) into the database."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--url", default="", help="pyserial URL (default: SENSORS_SERIAL_URL)")
+        parser.add_argument("--url", default="", help="pyserial URL (default: the SERIAL_URL setting)")
         parser.add_argument("--baud", type=int, default=0, help="baud rate (default: SENSORS_SERIAL_BAUD)")
         parser.add_argument("--name", default="", help="bridge name for the spool file and heartbeat")
         parser.add_argument("--spool-dir", default="", help="spool directory (default: SENSORS_SPOOL_DIR)")
@@ -37,7 +37,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         url = options["url"] or settings.SENSORS_SERIAL_URL
         if not url:
-            raise CommandError("no serial URL: pass --url or set SENSORS_SERIAL_URL")
+            raise CommandError("no serial URL: pass --url or set SERIAL_URL")
         if problem := url_problem(url):
             raise CommandError(f"{url}: {problem}")
         os.environ.setdefault("PIPEWATCH_PROCESS", "bridge")
