@@ -14,7 +14,7 @@ import yaml
 from tests.conftest import BASE_DIR
 
 INFRASTRUCTURE = {"postgres", "redis", "prometheus", "grafana"}
-APP = {"migrate", "web", "worker", "worker-training", "beat", "flower"}
+APP = {"migrate", "web", "worker", "worker-training", "beat", "flower", "bridge", "host-agent"}
 
 
 @pytest.fixture(scope="module")
