@@ -174,26 +174,40 @@ def harvest_batch(checkpoint_id: int, *, token: str, pages: int, client: KiprisC
                 # Our lease expired and another task took over: its view wins, ours is discarded.
                 logger.warning("checkpoint %s taken over by another task; stopping", checkpoint_id)
                 return BatchOutcome(done=True, pages=fetched_pages, claimed=False)
-            locked = HarvestCheckpoint.objects.get(pk=checkpoint_id)
+            # Re-read under the lock: a retried task's on_retry (note_error) may have counted an error
+            # after this task started.
+            checkpoint = HarvestCheckpoint.objects.select_related("applicant", "organization").get(pk=checkpoint_id)
             counts = upsert_records(checkpoint.organization, checkpoint.applicant, page.records)
             page_stats: dict[str, Any] = {"skipped_rows": page.skipped}
             for (kind, outcome), number in counts.items():
                 page_stats.setdefault(kind, {})[outcome] = number
-            locked.stats = merge_stats(locked.stats or {}, page_stats)
-            locked.requests += 1
-            locked.next_page += 1
-            locked.fetched += page.rows
-            locked.total = page.total
+            checkpoint.stats = merge_stats(checkpoint.stats or {}, page_stats)
+            checkpoint.requests += 1
+            checkpoint.next_page += 1
+            checkpoint.fetched += page.rows
+            checkpoint.total = page.total
             # Stop when everything announced is fetched, or on a short page (KIPRIS trims silently).
-            done = (page.total is not None and locked.fetched >= page.total) or page.rows < page.page_size
-            locked.status = RunStatus.DONE if done else RunStatus.RUNNING
-            locked.error = ""
-            locked.lease_until = timezone.now() + timedelta(seconds=settings.KIPRIS_CHECKPOINT_LEASE_SECONDS)
+            done = (page.total is not None and checkpoint.fetched >= page.total) or page.rows < page.page_size
+            checkpoint.status = RunStatus.DONE if done else RunStatus.RUNNING
+            checkpoint.error = ""
+            checkpoint.lease_until = timezone.now() + timedelta(seconds=settings.KIPRIS_CHECKPOINT_LEASE_SECONDS)
             if done:
-                locked.lease_token, locked.lease_until = "", None
-            locked.save()
+                checkpoint.lease_token, checkpoint.lease_until = "", None
+            checkpoint.save(
+                update_fields=[
+                    "stats",
+                    "requests",
+                    "next_page",
+                    "fetched",
+                    "total",
+                    "status",
+                    "error",
+                    "lease_token",
+                    "lease_until",
+                    "updated_at",
+                ]
+            )
         metrics.WORKER_PROCESS_SECONDS.observe(time.perf_counter() - started)
-        checkpoint = locked
         fetched_pages += 1
     if done:
         complete_run_if_finished(checkpoint.run_id)
