@@ -33,7 +33,7 @@ def train_metric(
     Raises NotEnoughHistoryError (with how much is needed) when the data cannot support a model.
     """
     started = time.perf_counter()
-    series, _ = load_hourly([metric], since=since)[metric]
+    series = load_hourly(metric, since=since)
     read_seconds = time.perf_counter() - started
     rows = sum(item.rows for item in series.values())
     logger.info("%s: %d readings -> %d hourly series in %.1f s", metric, rows, len(series), read_seconds)

@@ -43,7 +43,7 @@ def test_without_a_model_the_baseline_serves_and_reruns_change_nothing(load_read
     assert not Forecast.objects.filter(model_version__isnull=False).exists()
 
     # Seasonal naive: the hour a week earlier.
-    series, _ = load_hourly(["pressure"])["pressure"]
+    series = load_hourly("pressure")
     target = ISSUED + timedelta(hours=5)
     stored = Forecast.objects.get(sensor=sensors["002"], metric="pressure", issued_at=ISSUED, target=target)
     expected = series["002"].at(pd.DatetimeIndex([pd.Timestamp(target - timedelta(days=7))]))[0]

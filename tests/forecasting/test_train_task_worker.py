@@ -51,7 +51,7 @@ def test_training_runs_on_the_training_queue_and_produces_a_usable_model(
     version = ModelVersion.objects.get(run=run)
     assert run.summary["flow"]["version"] == version.pk
     loaded = registry.load(version)  # the artifact the worker wrote loads here
-    series, _ = load_hourly(["flow"])["flow"]
+    series = load_hourly("flow")
     values = forecast(loaded.model, loaded.scalers, list(series.values()), series["001"].end, loaded.time_zone)
     assert np.isfinite(values["002"]).all()
     assert values["002"].shape == (168,)
