@@ -42,3 +42,9 @@ MODEL_RATIO = Gauge(
     ["metric"],
     multiprocess_mode="mostrecent",
 )
+ACTIVE_MODEL_TIMESTAMP = Gauge(
+    "pipewatch_forecast_active_model_timestamp_seconds",
+    "When the model version serving each metric was trained (Unix time), set by every hourly run it serves.",
+    ["metric"],
+    multiprocess_mode="mostrecent",
+)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from sensors.models import Metric, Sensor
 from sensors.predictions import set_hourly_predictions
 
-from ..metrics import FORECASTS_WRITTEN, MODEL_LOAD_FAILURES, PREDICT_SECONDS, SENSORS_SKIPPED
+from ..metrics import ACTIVE_MODEL_TIMESTAMP, FORECASTS_WRITTEN, MODEL_LOAD_FAILURES, PREDICT_SECONDS, SENSORS_SKIPPED
 from ..models import Forecast
 from . import ForecastError, registry, rollup
 from .model import forecast
@@ -66,6 +66,8 @@ def predict_hourly(issued_at: datetime | None = None) -> dict:
                 loaded = None
         if loaded is None:
             values = forecast(None, {}, list(series.values()), origin, settings.TIME_ZONE)
+        else:
+            ACTIVE_MODEL_TIMESTAMP.labels(metric=metric).set(loaded.trained_at)
         phases["forecast"] += time.perf_counter() - phase
         no_readings = len(sensors) - len(series)
         no_recent = len(series) - len(values)

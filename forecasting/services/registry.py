@@ -37,6 +37,7 @@ class LoadedModel:
     model: Any
     scalers: dict[str, Scaler]
     time_zone: str
+    trained_at: float  # Unix time the version was created
 
 
 class ArtifactError(ForecastError):
@@ -92,7 +93,7 @@ def load(version: ModelVersion) -> LoadedModel:
         model = keras.models.load_model(model_file, compile=False)
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise ArtifactError(f"{version}: artifact under {directory} is unreadable: {exc}") from exc
-    loaded = LoadedModel(version.pk, model, scalers, time_zone)
+    loaded = LoadedModel(version.pk, model, scalers, time_zone, version.created_at.timestamp())
     _cache[version.pk] = (stamp, loaded)
     return loaded
 

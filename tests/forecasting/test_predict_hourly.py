@@ -14,7 +14,7 @@ import pytest
 from django.conf import LazySettings
 from django.test import Client
 
-from forecasting.metrics import MODEL_LOAD_FAILURES
+from forecasting.metrics import ACTIVE_MODEL_TIMESTAMP, MODEL_LOAD_FAILURES
 from forecasting.models import Forecast, HourlyMean, ModelVersion
 from forecasting.services import registry
 from forecasting.services.data import load_hourly
@@ -84,6 +84,7 @@ def test_an_active_model_serves_and_daily_rows_follow_the_seed_layout(
     report = predict_hourly(issued)
     assert report["metrics"]["flow"]["source"] == f"model v{version.pk}"
     assert report["metrics"]["pressure"]["source"] == "seasonal naive"
+    assert ACTIVE_MODEL_TIMESTAMP.labels(metric="flow")._value.get() == version.created_at.timestamp()
     flows = Forecast.objects.filter(metric="flow")
     assert flows.count() == 2 * 168
     assert set(flows.values_list("model_version", flat=True)) == {version.pk}
