@@ -7,10 +7,12 @@ from typing import Any, ClassVar
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.exceptions import NotFound
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .renderers import FastJSONRenderer
 from .serializers import (
     HostQuerySerializer,
     HostSerializer,
@@ -67,7 +69,13 @@ EXAMPLE_POINTS: dict[str, dict[str, Any]] = {
 }
 
 
-class SeriesView(APIView):
+class MonitoringView(APIView):
+    """JSON by orjson (the browsable API stays for people)."""
+
+    renderer_classes = (FastJSONRenderer, BrowsableAPIRenderer)
+
+
+class SeriesView(MonitoringView):
     """A host metric series over time (`series` is set per route)."""
 
     series: ClassVar[str] = ""
@@ -123,7 +131,7 @@ def series_view(series: str) -> type[SeriesView]:
     return schema(view)
 
 
-class CurrentView(APIView):
+class CurrentView(MonitoringView):
     @extend_schema(
         summary="Latest snapshot of a host: every metric",
         parameters=[HostQuerySerializer],
@@ -153,7 +161,7 @@ class CurrentView(APIView):
         return Response(snapshot)
 
 
-class ProcessesView(APIView):
+class ProcessesView(MonitoringView):
     @extend_schema(
         summary="Busiest processes of a host, by CPU or memory",
         parameters=[ProcessQuerySerializer],
@@ -167,7 +175,7 @@ class ProcessesView(APIView):
         return Response(document)
 
 
-class HostsView(APIView):
+class HostsView(MonitoringView):
     @extend_schema(
         summary="Hosts running an agent, and whether each is reporting", responses={200: HostSerializer(many=True)}
     )

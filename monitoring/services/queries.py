@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import redis
 from django.conf import settings
-from django.db.models import Avg, Count, DateTimeField, F, Func, Max, QuerySet
+from django.db.models import Avg, Count, DateTimeField, F, Func, Max, QuerySet, TextField
 from django.db.models.expressions import Combinable
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ..models import Host, HostSample
@@ -104,21 +106,33 @@ def series_rows(
         queryset = queryset.filter(ts__lte=end)
 
     if step is None:
-        rows = list(
-            queryset.order_by("-ts").values(*spec.columns, *spec.detail, timestamp=F("ts"), host_name=F("host__name"))[
-                :limit
-            ]
-        )
-    else:
-        aggregate = AGGREGATES[agg]
-        rows = list(
-            queryset.annotate(timestamp=TimeBucket("ts", STEPS[step]), host_name=F("host__name"))
-            .values("host_name", "timestamp")
-            .annotate(samples=Count("id"), **{column: aggregate(column) for column in spec.columns})
-            .order_by("-timestamp", "host_name")[:limit]
-        )
+        return _raw_points(queryset, spec, limit)
+    aggregate = AGGREGATES[agg]
+    rows = list(
+        queryset.annotate(timestamp=TimeBucket("ts", STEPS[step]), host_name=F("host__name"))
+        .values("host_name", "timestamp")
+        .annotate(samples=Count("id"), **{column: aggregate(column) for column in spec.columns})
+        .order_by("-timestamp", "host_name")[:limit]
+    )
     rows.reverse()
     return [_point(row) for row in rows]
+
+
+def _raw_points(queryset: QuerySet[HostSample], spec: Series, limit: int) -> list[dict[str, Any]]:
+    """One point per sample: the newest `limit`, oldest first.
+
+    Rows come as tuples zipped with the API's keys, and the per-device JSON as text parsed by orjson: Django's
+    row dicts and JSONField's json.loads per row were half the CPU of a 1,000-point request.
+    """
+    keys = ("host", "timestamp", *spec.columns, *spec.detail)
+    detail_text = (Cast(column, TextField()) for column in spec.detail)
+    rows = queryset.order_by("-ts").values_list("host__name", "ts", *spec.columns, *detail_text)[:limit]
+    points = [dict(zip(keys, row, strict=True)) for row in rows]
+    for point in points:
+        for column in spec.detail:
+            point[column] = orjson.loads(point[column])
+    points.reverse()
+    return points
 
 
 def _point(row: dict[str, Any]) -> dict[str, Any]:
@@ -146,10 +160,16 @@ def _latest_host() -> str | None:
     return max(reports, key=reports.__getitem__) if reports else None
 
 
+def _agent_snapshot(host: str | None) -> dict[str, Any] | None:
+    try:
+        return store.read_snapshot(host) if host is not None else store.read_latest_snapshot()
+    except redis.RedisError:
+        return None
+
+
 def current_snapshot(host: str | None) -> dict[str, Any] | None:
     """The latest sample of `host` (default: the host that reported last), from Redis, else the database."""
-    name = host or _latest_host()
-    if name is not None and (snapshot := _read_json(store.current_key(name))):
+    if snapshot := _agent_snapshot(host):
         return {**snapshot, "source": "agent"}
     queryset = _samples(host).select_related("host").order_by("-ts")
     latest = queryset.first()

@@ -101,6 +101,26 @@ def read_json(key: str) -> Any:
     return json.loads(raw) if raw else None
 
 
+def read_snapshot(host: str) -> dict[str, Any] | None:
+    """The host's latest snapshot, None when its agent has not reported lately. Raises RedisError."""
+    return cast(dict[str, Any] | None, read_json(current_key(host)))
+
+
+# The newest host and its snapshot in one round trip (the default of /metrics/current, on every request).
+LATEST_SNAPSHOT_SCRIPT = """
+local newest = redis.call('ZREVRANGE', KEYS[1], 0, 0)
+if #newest == 0 then return false end
+return redis.call('GET', ARGV[1] .. newest[1])
+"""
+
+
+def read_latest_snapshot() -> dict[str, Any] | None:
+    """The snapshot of the host that reported last, None when there is none. Raises RedisError."""
+    script = redis_client().register_script(LATEST_SNAPSHOT_SCRIPT)
+    raw = script(keys=[HOSTS_KEY], args=[current_key("")])
+    return json.loads(raw) if raw else None
+
+
 def last_reports() -> dict[str, float]:
     """Every host's latest sample time as recorded in Redis: host -> unix time."""
     entries = cast(list[tuple[bytes, float]], redis_client().zrange(HOSTS_KEY, 0, -1, withscores=True))
