@@ -10,3 +10,6 @@ class IngestConfig(AppConfig):
     def ready(self) -> None:
         # Registers the "kipris" health check and the ingest metrics.
         from . import health, metrics  # noqa: F401
+        from .kipris.client import install_log_redaction
+
+        install_log_redaction()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -112,6 +113,27 @@ class Page:
 
 
 _shared_clients: dict[tuple[object, ...], KiprisClient] = {}
+KEY_IN_URL = re.compile(r"((?:ServiceKey|accessKey)=)[^&\s\"']+", re.IGNORECASE)
+
+
+class RedactKeyFilter(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string included: hide the key in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = KEY_IN_URL.sub(r"\1***", record.getMessage())
+            record.args = None
+        elif isinstance(record.msg, str):
+            record.msg = KEY_IN_URL.sub(r"\1***", record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Called once at start-up (IngestConfig.ready): the loggers that may print request URLs."""
+    for name in ("urllib3.connectionpool", "requests"):
+        target = logging.getLogger(name)
+        if not any(isinstance(existing, RedactKeyFilter) for existing in target.filters):
+            target.addFilter(RedactKeyFilter())
 
 
 class KiprisClient:

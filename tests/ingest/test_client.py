@@ -203,3 +203,20 @@ def test_unreachable_host_error_never_contains_the_key(caplog: pytest.LogCapture
     for form in (key, "s3cr3t%2Bkey%2Fwith%3Dsigns", "s3cr3t"):
         assert form not in rendered
     assert raised.value.__suppress_context__
+
+
+def test_debug_logs_of_http_libraries_never_contain_the_key(
+    simulator: Simulator, client_for: Callable[..., KiprisClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """urllib3 logs each request line with its query at DEBUG; the key must come out as ***."""
+    import logging
+
+    org = simulator.org("business", min_rows=1)
+    with caplog.at_level(logging.DEBUG):
+        client_for().find_applicants(org.business_number, "")
+        client_for().search_page("patent", org.applicants[0].number, page=1, fetched=0)
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("urllib3")]
+    assert any("accessKey=***" in line for line in lines)
+    assert any("ServiceKey=***" in line for line in lines)
+    for form in ("k3y+with/slash=and+plus==", "k3y%2Bwith%2Fslash%3Dand%2Bplus%3D%3D", "k3y"):
+        assert form not in caplog.text
