@@ -36,3 +36,8 @@ TOKEN_BUCKET_TOKENS = Gauge(
 ACTIVE_WORKERS = Gauge(
     "kipris_active_workers", "Worker processes running a KIPRIS harvest task right now.", multiprocess_mode="livesum"
 )
+CIRCUIT_OPEN = Gauge(
+    "kipris_circuit_open",
+    "1 while the KIPRIS circuit breaker is open (or half-open, until a call succeeds), else 0.",
+    multiprocess_mode="mostrecent",
+)

@@ -174,12 +174,14 @@ class CircuitBreaker:
         open_until = float(self.client.get(self.open_until_key) or 0)
         remaining = open_until - time.time()
         if remaining > 0:
+            metrics.CIRCUIT_OPEN.set(1)
             raise CircuitOpenError(f"KIPRIS circuit open for {remaining:.0f} s more", retry_after=remaining)
 
     def is_open(self) -> bool:
         return float(self.client.get(self.open_until_key) or 0) > time.time()
 
     def record_success(self) -> None:
+        metrics.CIRCUIT_OPEN.set(0)
         if self.client.delete(self.failures_key) and self.client.delete(self.open_until_key):
             logger.info("KIPRIS circuit closed")
             notify(
@@ -198,6 +200,7 @@ class CircuitBreaker:
         if failures < self.threshold:
             return
         opened = self.client.set(self.open_until_key, time.time() + self.open_seconds, ex=self.open_seconds * 10)
+        metrics.CIRCUIT_OPEN.set(1)
         if opened and failures == self.threshold:
             logger.error("KIPRIS circuit opened after %d consecutive failures (last: %s)", failures, reason)
             notify(

@@ -13,7 +13,9 @@ import pytest
 import redis
 import time_machine
 from django.conf import LazySettings, settings
+from prometheus_client.parser import text_string_to_metric_families
 
+from core.metrics import render_latest
 from ingest.kipris.client import KiprisClient
 from ingest.kipris.errors import BudgetExhaustedError, CircuitOpenError, TransientError
 from ingest.kipris.guards import CircuitBreaker, MonthlyBudget, RequestGuard, TokenBucket
@@ -104,12 +106,23 @@ def test_circuit_opens_after_consecutive_failures_and_closes_on_success(
     assert simulator.stats()["requests"] == 3  # the open circuit sent nothing
     firing = [p for p in queued_alerts(clean_redis) if p["groupKey"] == "kipris:circuit"]
     assert [p["status"] for p in firing] == ["firing"]
+    assert circuit_gauge() == 1
 
     with time_machine.travel(datetime.now(UTC) + timedelta(seconds=61)):
         client.find_applicants("101-86-00011", "")  # half-open: one call goes through and succeeds
         guard.circuit.check()  # closed again
     statuses = [p["status"] for p in queued_alerts(clean_redis) if p["groupKey"] == "kipris:circuit"]
     assert statuses == ["firing", "resolved"]
+    assert circuit_gauge() == 0
+
+
+def circuit_gauge() -> float:
+    """kipris_circuit_open as /metrics exposes it (all processes merged)."""
+    families = text_string_to_metric_families(render_latest().decode())
+    (value,) = [
+        sample.value for family in families for sample in family.samples if sample.name == "kipris_circuit_open"
+    ]
+    return value
 
 
 def test_half_open_failure_reopens_at_once(simulator: Simulator, clean_redis: redis.Redis) -> None:
