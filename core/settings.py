@@ -378,8 +378,9 @@ FORECAST_RUN_STALE_SECONDS = env.int("FORECAST_RUN_STALE_SECONDS", default=300)
 FORECAST_RUN_MAX_ATTEMPTS = env.int("FORECAST_RUN_MAX_ATTEMPTS", default=3)
 # The hourly roll-up re-reads this many hours before the last hour it reached: late readings are included.
 FORECAST_LATE_DATA_HOURS = env.int("FORECAST_LATE_DATA_HOURS", default=6)
-# Forecast rows issued longer ago than this are deleted (336 rows per sensor every hour add up).
-FORECAST_RETENTION_DAYS = env.int("FORECAST_RETENTION_DAYS", default=14)
+# Forecast rows issued longer ago are deleted: 336 rows per sensor per hour, ~24 M rows for 1,000 sensors
+# over 3 days (detection only reads the latest issue; the API's history goes back this far).
+FORECAST_RETENTION_DAYS = env.int("FORECAST_RETENTION_DAYS", default=3)
 
 # --- ingest (KIPRIS)
 # Where the client sends requests: the public host in production, the kipris_simulator in dev and tests.
