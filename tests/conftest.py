@@ -22,7 +22,10 @@ import psutil
 import pytest
 import redis
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -41,6 +44,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def token_client(db: None) -> APIClient:
+    """An API client authenticated with a token of an ordinary (non-staff) user."""
+    user = User.objects.create_user("operator", password="not-used-here")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
 
 
 def database_url() -> str:

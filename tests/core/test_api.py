@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
@@ -17,14 +15,6 @@ def schedule() -> PeriodicTask:
     return PeriodicTask.objects.create(
         name="api test", task="pipewatch_test.echo", crontab=CrontabSchedule.objects.create(minute="*/5")
     )
-
-
-@pytest.fixture
-def token_client() -> APIClient:
-    user = User.objects.create_user("operator", password="not-used-here")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 def test_index_lists_links() -> None:

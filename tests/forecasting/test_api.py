@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 import redis
-from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from forecasting.models import Forecast, ModelVersion, TrainingRun
@@ -18,14 +16,6 @@ from sensors.models import Sensor
 from .conftest import START
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def token_client() -> APIClient:
-    user = User.objects.create_user("operator", password="not-used-here")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 @pytest.fixture

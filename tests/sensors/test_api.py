@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from sensors.models import Reading, Sensor
@@ -14,14 +12,6 @@ from sensors.models import Reading, Sensor
 pytestmark = pytest.mark.django_db
 
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def token_client() -> APIClient:
-    user = User.objects.create_user("operator", password="not-used-here")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 @pytest.fixture
