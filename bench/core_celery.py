@@ -102,9 +102,8 @@ def run_once(redis_url: str, workdir: str) -> dict[str, float]:
                 time.sleep(0.05)
             for _ in range(ROUND_TRIPS):
                 app.send_task("bench.done", args=[time.time(), "bench:rt"], queue="default", producer=producer)
-                while not client.llen("bench:rt"):
+                while client.lmove("bench:rt", "bench:rt-all", "LEFT", "RIGHT") is None:
                     time.sleep(0.0005)
-                client.rpush("bench:rt-all", client.lpop("bench:rt"))
     finally:
         worker.terminate()
         worker.wait(timeout=60)
