@@ -227,6 +227,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name across apps get names of their own in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ModelVersionStatusEnum": "forecasting.models.ModelVersion.Status",
+        "TrainingRunStatusEnum": "forecasting.models.TrainingRun.Status",
+        "EventStatusEnum": "anomaly.models.EventStatus",
+        "HarvestStatusEnum": "ingest.models.RunStatus",
+        "IPRKindEnum": "ingest.models.IPRKind",
+        "SearchKindEnum": "ingest.models.SearchKind",
+        "MetricEnum": "sensors.models.Metric",
+    },
 }
 
 # --- Celery (namespace CELERY_). Every value is here with the reason for it.

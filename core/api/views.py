@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -17,7 +17,13 @@ from .. import __version__, health, metrics
 from .serializers import HealthSerializer, ScheduleSerializer
 
 
-@extend_schema(summary="API index: name, version and links")
+@extend_schema(
+    summary="API index: name, version and links",
+    responses=inline_serializer(
+        "Index",
+        {"name": serializers.CharField(), "version": serializers.CharField(), "links": serializers.DictField()},
+    ),
+)
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def index(request: Request) -> Response:
