@@ -19,8 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitoring.models import Host, HostSample
 from monitoring.services.agent import AgentConfig, HostAgent
 from monitoring.services.store import HOSTS_KEY, current_key, processes_key, store_samples
-from tests.conftest import ChildProcess, free_port, wait_for
-from tests.monitoring.conftest import TcpProxy
+from tests.conftest import ChildProcess, TcpProxy, free_port, wait_for
 
 
 @pytest.mark.django_db
@@ -134,7 +133,7 @@ def test_database_outage_is_survived_and_backfilled(
     before = rows.count()
     assert agent.proc.poll() is None, agent.output()
 
-    db_proxy.open()
+    db_proxy.restore()
     wait_for(lambda: rows.count() >= before + 4, timeout=60, what="the backfill")
     during = rows.filter(ts__gte=_aware(cut_at + 0.5), ts__lte=_aware(cut_at + 3)).count()
     assert during >= 2, "samples taken during the outage are written afterwards"
@@ -144,7 +143,6 @@ def test_database_outage_is_survived_and_backfilled(
 
 def test_redis_outage_is_survived(start_process: Callable[..., ChildProcess], clean_redis: redis.Redis) -> None:
     redis_proxy = TcpProxy(("127.0.0.1", int(clean_redis.connection_pool.connection_kwargs["port"])))
-    redis_proxy.open()
     database = clean_redis.connection_pool.connection_kwargs["db"]
     agent = start_process(
         "agent", "manage.py", "host_agent", "--interval", "1", "--batch-size", "1", "--host", "no-redis",
@@ -158,7 +156,7 @@ def test_redis_outage_is_survived(start_process: Callable[..., ChildProcess], cl
         stored = rows.count()
         wait_for(lambda: rows.count() >= stored + 2, timeout=30, what="rows stored while Redis is down")
         clean_redis.delete(current_key("no-redis"))
-        redis_proxy.open()
+        redis_proxy.restore()
         wait_for(lambda: clean_redis.exists(current_key("no-redis")), timeout=30, what="snapshots after Redis returns")
         assert agent.proc.poll() is None
         assert "redis is back" in agent.output()

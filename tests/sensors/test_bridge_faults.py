@@ -16,9 +16,9 @@ import redis
 import requests
 
 from sensors.models import Reading
-from tests.conftest import ChildProcess, free_port, wait_for
+from tests.conftest import ChildProcess, TcpProxy, free_port, wait_for
 
-from .conftest import Pty, TcpProxy, device_frames, expected, heartbeat, metric, stored
+from .conftest import Pty, device_frames, expected, heartbeat, metric, stored
 
 pytestmark = pytest.mark.slow
 
