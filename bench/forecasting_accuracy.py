@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from forecasting.services.model import fit
 from forecasting.services.series import HourlySeries, hourly_series
+from forecasting.services.training import fit_with_settings
 from sensors.simulation import simulate
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -71,16 +71,7 @@ def harder(sensors: int, days: int) -> dict[str, HourlySeries]:
 
 def score(series: dict[str, HourlySeries]) -> dict:
     started = time.perf_counter()
-    result = fit(
-        series,
-        epochs=settings.FORECAST_EPOCHS,
-        batch_size=settings.FORECAST_BATCH_SIZE,
-        windows_per_epoch=settings.FORECAST_WINDOWS_PER_EPOCH,
-        units=settings.FORECAST_LSTM_UNITS,
-        patience=settings.FORECAST_PATIENCE,
-        seed=settings.FORECAST_SEED,
-        time_zone=settings.TIME_ZONE,
-    )
+    result = fit_with_settings(series)
     model, naive = result.model_errors, result.baseline_errors
     return {
         "ratio_24h": round(model["mae_24h"] / naive["mae_24h"], 4),

@@ -28,8 +28,9 @@ import pandas as pd
 from django.conf import settings
 
 from . import ForecastError
-from .model import fit, forecast
+from .model import forecast
 from .series import HORIZON_HOURS, HourlySeries, horizon_errors, hourly_series
+from .training import fit_with_settings
 
 WEEK = pd.Timedelta(days=7)
 OFFSET_PATTERN = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
@@ -119,16 +120,7 @@ def backtest(
     if first_origin >= data.series.end:
         raise ForecastError(f"--train-until {first_origin} is after the last data hour ({data.series.end})")
     training = data.series.until(first_origin)
-    result = fit(
-        {training.key: training},
-        epochs=epochs or settings.FORECAST_EPOCHS,
-        batch_size=settings.FORECAST_BATCH_SIZE,
-        windows_per_epoch=settings.FORECAST_WINDOWS_PER_EPOCH,
-        units=settings.FORECAST_LSTM_UNITS,
-        patience=settings.FORECAST_PATIENCE,
-        seed=settings.FORECAST_SEED,
-        time_zone=time_zone,
-    )
+    result = fit_with_settings({training.key: training}, epochs=epochs, time_zone=time_zone)
     issued, model_rows, baseline_rows, actual_rows = [], [], [], []
     for index in range(origins):
         origin = first_origin + index * step

@@ -13,11 +13,33 @@ from ..metrics import MODEL_RATIO, TRAINING_SECONDS
 from ..models import ModelVersion, TrainingRun
 from . import registry
 from .data import load_hourly
-from .model import fit
+from .model import FitResult, fit
+from .series import HourlySeries
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, dict[str, float]], None]
+
+
+def fit_with_settings(
+    series: dict[str, HourlySeries],
+    *,
+    epochs: int | None = None,
+    time_zone: str | None = None,
+    progress: Progress | None = None,
+) -> FitResult:
+    """fit() with the FORECAST_* hyper-parameters from settings: one place for training, backtests and benchmarks."""
+    return fit(
+        series,
+        epochs=epochs or settings.FORECAST_EPOCHS,
+        batch_size=settings.FORECAST_BATCH_SIZE,
+        windows_per_epoch=settings.FORECAST_WINDOWS_PER_EPOCH,
+        units=settings.FORECAST_LSTM_UNITS,
+        patience=settings.FORECAST_PATIENCE,
+        seed=settings.FORECAST_SEED,
+        time_zone=time_zone or settings.TIME_ZONE,
+        progress=progress,
+    )
 
 
 def train_metric(
@@ -37,17 +59,7 @@ def train_metric(
     read_seconds = time.perf_counter() - started
     rows = sum(item.rows for item in series.values())
     logger.info("%s: %d readings -> %d hourly series in %.1f s", metric, rows, len(series), read_seconds)
-    result = fit(
-        series,
-        epochs=epochs or settings.FORECAST_EPOCHS,
-        batch_size=settings.FORECAST_BATCH_SIZE,
-        windows_per_epoch=settings.FORECAST_WINDOWS_PER_EPOCH,
-        units=settings.FORECAST_LSTM_UNITS,
-        patience=settings.FORECAST_PATIENCE,
-        seed=settings.FORECAST_SEED,
-        time_zone=settings.TIME_ZONE,
-        progress=progress,
-    )
+    result = fit_with_settings(series, epochs=epochs, progress=progress)
     version = ModelVersion.objects.create(
         metric=metric,
         run=run,
