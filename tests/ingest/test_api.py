@@ -12,20 +12,12 @@ from typing import Any
 
 import pytest
 import redis
-from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from ingest.models import HarvestRun, IPRight, Organization, RunStatus
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api() -> APIClient:
-    client = APIClient()
-    client.force_authenticate(User.objects.create_user("operator"))
-    return client
 
 
 def make_right(org: Organization, number: str, kind: str = "patent", **fields: object) -> IPRight:
@@ -42,8 +34,8 @@ def make_right(org: Organization, number: str, kind: str = "patent", **fields: o
     )
 
 
-def test_create_normalises_and_rejects_with_reasons(api: APIClient) -> None:
-    response = api.post(
+def test_create_normalises_and_rejects_with_reasons(token_client: APIClient) -> None:
+    response = token_client.post(
         "/api/v1/ipr/organizations/",
         {"name": "삼성카드", "org_type": "company", "business_number": "2028145602"},
         format="json",
@@ -51,7 +43,7 @@ def test_create_normalises_and_rejects_with_reasons(api: APIClient) -> None:
     assert response.status_code == 201, response.content
     assert response.json()["business_number"] == "202-81-45602"
 
-    bad = api.post(
+    bad = token_client.post(
         "/api/v1/ipr/organizations/",
         {"name": "x", "org_type": "company", "business_number": "202-81-45603"},
         format="json",
@@ -60,7 +52,7 @@ def test_create_normalises_and_rejects_with_reasons(api: APIClient) -> None:
     assert bad.json()["error"] == "invalid"
     assert "fails its check digit" in bad.json()["message"]
 
-    duplicate = api.post(
+    duplicate = token_client.post(
         "/api/v1/ipr/organizations/",
         {"name": "again", "org_type": "company", "business_number": "202-81-45602"},
         format="json",
@@ -68,7 +60,7 @@ def test_create_normalises_and_rejects_with_reasons(api: APIClient) -> None:
     assert duplicate.status_code == 400
     assert "already belongs to organisation" in duplicate.json()["message"]
 
-    none = api.post("/api/v1/ipr/organizations/", {"name": "none", "org_type": "company"}, format="json")
+    none = token_client.post("/api/v1/ipr/organizations/", {"name": "none", "org_type": "company"}, format="json")
     assert none.status_code == 400
     assert "give a business registration number or a corporate number" in none.json()["message"]
 
@@ -79,18 +71,20 @@ def test_writes_need_authentication() -> None:
     assert anonymous.get("/api/v1/ipr/rights/").status_code in {401, 403}
 
 
-def test_filter_and_search_organizations(api: APIClient) -> None:
+def test_filter_and_search_organizations(token_client: APIClient) -> None:
     Organization.objects.create(name="한빛대학교", org_type="university", corporate_number="110111-5518240")
     Organization.objects.create(name="삼성카드", org_type="company", business_number="202-81-45602")
-    universities = api.get("/api/v1/ipr/organizations/?org_type=university").json()["results"]
+    universities = token_client.get("/api/v1/ipr/organizations/?org_type=university").json()["results"]
     assert [o["name"] for o in universities] == ["한빛대학교"]
-    by_number = api.get("/api/v1/ipr/organizations/?search=45602").json()["results"]
+    by_number = token_client.get("/api/v1/ipr/organizations/?search=45602").json()["results"]
     assert [o["name"] for o in by_number] == ["삼성카드"]
-    patch = api.patch(f"/api/v1/ipr/organizations/{by_number[0]['id']}/", {"corporate_number": "bad"}, format="json")
+    patch = token_client.patch(
+        f"/api/v1/ipr/organizations/{by_number[0]['id']}/", {"corporate_number": "bad"}, format="json"
+    )
     assert patch.status_code == 400
 
 
-def test_rights_filters_detail_and_csv(api: APIClient) -> None:
+def test_rights_filters_detail_and_csv(token_client: APIClient) -> None:
     org = Organization.objects.create(name="삼성카드", business_number="202-81-45602")
     other = Organization.objects.create(name="한빛", business_number="124-81-00998")
     make_right(
@@ -105,7 +99,7 @@ def test_rights_filters_detail_and_csv(api: APIClient) -> None:
     make_right(other, "1020220000003", title="반도체 패키지", application_date=date(2022, 1, 1))
 
     def numbers(query: str) -> list[str]:
-        response = api.get(f"/api/v1/ipr/rights/?{query}")
+        response = token_client.get(f"/api/v1/ipr/rights/?{query}")
         assert response.status_code == 200, response.content
         return sorted(r["application_number"] for r in response.json()["results"])
 
@@ -114,16 +108,16 @@ def test_rights_filters_detail_and_csv(api: APIClient) -> None:
     assert numbers("status=등록") == ["1020200000001"]
     assert numbers("applied_after=2021-01-01&applied_before=2021-12-31") == ["4020210000002"]
     assert numbers("search=반도체") == ["1020200000001", "1020220000003"]
-    bad = api.get("/api/v1/ipr/rights/?applied_after=yesterday")
+    bad = token_client.get("/api/v1/ipr/rights/?applied_after=yesterday")
     assert bad.status_code == 400
     assert "applied_after" in bad.json()["message"]
 
-    listed = api.get("/api/v1/ipr/rights/?kind=trademark").json()["results"][0]
+    listed = token_client.get("/api/v1/ipr/rights/?kind=trademark").json()["results"][0]
     assert "raw" not in listed
-    detail = api.get(f"/api/v1/ipr/rights/{listed['id']}/").json()
+    detail = token_client.get(f"/api/v1/ipr/rights/{listed['id']}/").json()
     assert detail["raw"] == {"applicationNumber": "4020210000002"}
 
-    export = api.get(f"/api/v1/ipr/rights/export/?organization={org.pk}")
+    export = token_client.get(f"/api/v1/ipr/rights/export/?organization={org.pk}")
     assert export.status_code == 200
     assert export["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(export.getvalue().decode("utf-8-sig"))))
@@ -133,11 +127,11 @@ def test_rights_filters_detail_and_csv(api: APIClient) -> None:
 
 
 def test_harvest_action_queues_a_run(
-    api: APIClient, clean_redis: redis.Redis, django_capture_on_commit_callbacks: Callable[..., Any]
+    token_client: APIClient, clean_redis: redis.Redis, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
     org = Organization.objects.create(name="삼성카드", business_number="202-81-45602")
     with django_capture_on_commit_callbacks(execute=True):
-        response = api.post(
+        response = token_client.post(
             f"/api/v1/ipr/organizations/{org.pk}/harvest/", {"kinds": ["patent", "design"]}, format="json"
         )
     assert response.status_code == 202, response.content
@@ -148,12 +142,14 @@ def test_harvest_action_queues_a_run(
     assert [m["headers"]["task"] for m in messages] == ["ingest.harvest_organization"]
     assert json.loads(base64.b64decode(messages[0]["body"]))[0] == [run.pk]
 
-    again = api.post(f"/api/v1/ipr/organizations/{org.pk}/harvest", {}, format="json")  # no slash works too
+    again = token_client.post(f"/api/v1/ipr/organizations/{org.pk}/harvest", {}, format="json")  # no slash works too
     assert again.status_code == 400
     assert "already queued or running" in again.json()["message"]
-    bad_kind = api.post(f"/api/v1/ipr/organizations/{org.pk}/harvest/", {"kinds": ["copyright"]}, format="json")
+    bad_kind = token_client.post(
+        f"/api/v1/ipr/organizations/{org.pk}/harvest/", {"kinds": ["copyright"]}, format="json"
+    )
     assert bad_kind.status_code == 400
 
-    runs = api.get(f"/api/v1/ipr/runs/?organization={org.pk}").json()["results"]
+    runs = token_client.get(f"/api/v1/ipr/runs/?organization={org.pk}").json()["results"]
     assert [r["id"] for r in runs] == [run.pk]
     assert runs[0]["totals"] == {"requests": 0, "errors": 0, "stats": {}}

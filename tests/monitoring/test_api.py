@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import redis
-from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from monitoring.services.agent import AgentConfig, HostAgent
@@ -19,15 +18,8 @@ T0 = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api() -> APIClient:
-    client = APIClient()
-    client.force_authenticate(User.objects.create_user("operator"))
-    return client
-
-
-def get(api: APIClient, path: str, **params: Any) -> Any:
-    return api.get(f"/api/v1/metrics/{path}", params)
+def get(token_client: APIClient, path: str, **params: Any) -> Any:
+    return token_client.get(f"/api/v1/metrics/{path}", params)
 
 
 def varying(index: int) -> dict[str, Any]:
@@ -45,11 +37,13 @@ def test_requires_authentication() -> None:
     assert response.status_code in {401, 403}
 
 
-def test_raw_series_returns_the_newest_limit_points_oldest_first(api: APIClient, make_samples: Callable) -> None:
+def test_raw_series_returns_the_newest_limit_points_oldest_first(
+    token_client: APIClient, make_samples: Callable
+) -> None:
     make_samples("a", T0, 150, values=varying)
     make_samples("b", T0, 10)
 
-    body = get(api, "cpu", host="a").json()
+    body = get(token_client, "cpu", host="a").json()
     assert body["series"] == "cpu"
     assert body["step"] is None
     assert body["count"] == 100
@@ -61,7 +55,7 @@ def test_raw_series_returns_the_newest_limit_points_oldest_first(api: APIClient,
     assert newest["cpu_percent"] == varying(149)["cpu_percent"]
     assert set(newest) == {"host", "timestamp", "cpu_percent", "load_1", "load_5", "load_15", "cpu_per_core"}
 
-    everyone = get(api, "cpu", limit=1000).json()
+    everyone = get(token_client, "cpu", limit=1000).json()
     assert everyone["count"] == 160
     assert {point["host"] for point in everyone["results"]} == {"a", "b"}
 
@@ -74,22 +68,24 @@ def test_raw_series_returns_the_newest_limit_points_oldest_first(api: APIClient,
         ("network", {"net_sent_bytes_per_second", "net_recv_bytes_per_second", "interfaces"}),
     ],
 )
-def test_each_series_has_its_columns(api: APIClient, make_samples: Callable, series: str, keys: set[str]) -> None:
+def test_each_series_has_its_columns(
+    token_client: APIClient, make_samples: Callable, series: str, keys: set[str]
+) -> None:
     make_samples("a", T0, 3)
-    point = get(api, series).json()["results"][0]
+    point = get(token_client, series).json()["results"][0]
     assert keys <= set(point)
     assert "cpu_percent" not in point
 
 
-def test_start_and_end_are_inclusive_and_accept_offsets(api: APIClient, make_samples: Callable) -> None:
+def test_start_and_end_are_inclusive_and_accept_offsets(token_client: APIClient, make_samples: Callable) -> None:
     make_samples("a", T0, 100)
     start, end = T0 + timedelta(seconds=50), T0 + timedelta(seconds=100)
-    body = get(api, "cpu", start=start.isoformat(), end=end.isoformat()).json()
+    body = get(token_client, "cpu", start=start.isoformat(), end=end.isoformat()).json()
     assert body["count"] == 11
     assert datetime.fromisoformat(body["results"][0]["timestamp"]) == start
     # "+09:00" unencoded in a URL arrives as " 09:00": still read as the offset it was meant to be.
     seoul = (start + timedelta(hours=9)).strftime("%Y-%m-%dT%H:%M:%S")
-    response = api.get(f"/api/v1/metrics/cpu?start={seoul}+09:00&end={end.isoformat().replace('+', '%2B')}")
+    response = token_client.get(f"/api/v1/metrics/cpu?start={seoul}+09:00&end={end.isoformat().replace('+', '%2B')}")
     assert response.json()["count"] == 11
 
 
@@ -109,19 +105,19 @@ def test_start_and_end_are_inclusive_and_accept_offsets(api: APIClient, make_sam
     ],
 )
 def test_bad_parameters_are_400_with_a_readable_message(
-    api: APIClient, path: str, params: dict[str, str], message: str
+    token_client: APIClient, path: str, params: dict[str, str], message: str
 ) -> None:
-    response = get(api, path, **params)
+    response = get(token_client, path, **params)
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "invalid"
     assert message in body["message"]
 
 
-def test_unknown_host_is_404_naming_it(api: APIClient, make_samples: Callable) -> None:
+def test_unknown_host_is_404_naming_it(token_client: APIClient, make_samples: Callable) -> None:
     make_samples("a", T0, 1)
     for path in ("cpu", "current"):
-        response = get(api, path, host="nope")
+        response = get(token_client, path, host="nope")
         assert response.status_code == 404
         assert "No host named 'nope'" in response.json()["message"]
 
@@ -129,7 +125,7 @@ def test_unknown_host_is_404_naming_it(api: APIClient, make_samples: Callable) -
 @pytest.mark.parametrize(("step", "seconds"), [("1m", 60), ("5m", 300), ("1h", 3600)])
 @pytest.mark.parametrize("agg", ["avg", "max"])
 def test_downsampling_matches_the_raw_rows(
-    api: APIClient, make_samples: Callable, step: str, seconds: int, agg: str
+    token_client: APIClient, make_samples: Callable, step: str, seconds: int, agg: str
 ) -> None:
     start = T0 + timedelta(seconds=17)  # not on a bucket edge
     rows = make_samples("a", start, 1500, step=timedelta(seconds=7), values=varying)  # ~2.9 h
@@ -147,7 +143,7 @@ def test_downsampling_matches_the_raw_rows(
         ("network", "net_recv_bytes_per_second"),
     ):
         body = get(
-            api,
+            token_client,
             series,
             host="a",
             step=step,
@@ -166,49 +162,51 @@ def test_downsampling_matches_the_raw_rows(
             assert "cpu_per_core" not in points[bucket]
 
 
-def test_downsampling_limit_keeps_the_newest_buckets(api: APIClient, make_samples: Callable) -> None:
+def test_downsampling_limit_keeps_the_newest_buckets(token_client: APIClient, make_samples: Callable) -> None:
     make_samples("a", T0, 600, step=timedelta(seconds=10))  # 100 minutes
-    body = get(api, "cpu", step="1m", limit=10, end=(T0 + timedelta(hours=2)).isoformat(), start=T0.isoformat()).json()
+    body = get(
+        token_client, "cpu", step="1m", limit=10, end=(T0 + timedelta(hours=2)).isoformat(), start=T0.isoformat()
+    ).json()
     assert body["count"] == 10
     assert datetime.fromisoformat(body["results"][-1]["timestamp"]) == T0 + timedelta(minutes=99)
     assert datetime.fromisoformat(body["results"][0]["timestamp"]) == T0 + timedelta(minutes=90)
 
 
-def test_current_processes_and_hosts_from_a_real_agent(api: APIClient, clean_redis: redis.Redis) -> None:
-    assert get(api, "current").status_code == 404
-    assert get(api, "processes").status_code == 404
+def test_current_processes_and_hosts_from_a_real_agent(token_client: APIClient, clean_redis: redis.Redis) -> None:
+    assert get(token_client, "current").status_code == 404
+    assert get(token_client, "processes").status_code == 404
 
     agent = HostAgent(AgentConfig(interval=1, batch_size=1, host="live"))
     agent.tick()
 
-    current = get(api, "current").json()
+    current = get(token_client, "current").json()
     assert current["host"] == "live"
     assert current["source"] == "agent"
     for key in ("cpu_percent", "cpu_per_core", "load_1", "memory_percent", "swap_percent", "disk_percent", "disks"):
         assert key in current
     assert {"net_sent_bytes_per_second", "interfaces"} <= set(current)
 
-    by_memory = get(api, "processes", sort_by="memory", limit=5).json()
+    by_memory = get(token_client, "processes", sort_by="memory", limit=5).json()
     assert by_memory["host"] == "live"
     assert len(by_memory["processes"]) == 5
     memory = [row["memory_percent"] for row in by_memory["processes"]]
     assert memory == sorted(memory, reverse=True)
-    assert len(get(api, "processes").json()["processes"]) == 10
-    assert len(get(api, "processes", limit=100, sort_by="cpu").json()["processes"]) <= 100
+    assert len(get(token_client, "processes").json()["processes"]) == 10
+    assert len(get(token_client, "processes", limit=100, sort_by="cpu").json()["processes"]) <= 100
 
-    hosts = get(api, "hosts").json()
+    hosts = get(token_client, "hosts").json()
     assert [host["name"] for host in hosts] == ["live"]
     assert hosts[0]["reporting"] is True
     assert hosts[0]["cpu_count"] > 0
 
     clean_redis.flushdb()  # Redis lost the snapshot: the newest stored sample still answers
-    fallback = get(api, "current", host="live").json()
+    fallback = get(token_client, "current", host="live").json()
     assert fallback["source"] == "database"
     assert fallback["cpu_percent"] == current["cpu_percent"]
 
 
-def test_openapi_schema_documents_the_endpoints_with_examples(api: APIClient) -> None:
-    schema = api.get("/api/schema/", {"format": "json"}).json()
+def test_openapi_schema_documents_the_endpoints_with_examples(token_client: APIClient) -> None:
+    schema = token_client.get("/api/schema/", {"format": "json"}).json()
     for path in ("cpu", "memory", "disk", "network", "current", "processes", "hosts"):
         assert f"/api/v1/metrics/{path}" in schema["paths"]
     cpu = schema["paths"]["/api/v1/metrics/cpu"]["get"]

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
-from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
@@ -27,13 +26,6 @@ from monitoring.services import store
 from monitoring.services.agent import AgentConfig, HostAgent
 
 T0 = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def api() -> APIClient:
-    client = APIClient()
-    client.force_authenticate(User.objects.create_user("operator"))
-    return client
 
 
 PAYLOAD: dict[str, Any] = {
@@ -78,28 +70,28 @@ def test_integers_beyond_64_bits_fall_back_to_drf() -> None:
 
 
 @pytest.mark.django_db
-def test_raw_series_detail_equals_the_stored_json(api: APIClient, make_samples: Callable) -> None:
+def test_raw_series_detail_equals_the_stored_json(token_client: APIClient, make_samples: Callable) -> None:
     disks = [{"mountpoint": "/", "device": "/dev/sda1", "fstype": "ext4", "percent": 63.5, "free_bytes": 2**40}]
     interfaces = {"eth0": {"bytes_sent": 10, "sent_bytes_per_second": 1.25}, "wlan0 ☃": {}}
     make_samples("a", T0, 5, values=lambda i: {"cpu_per_core": [i, 2.5 * i], "disks": disks, "interfaces": interfaces})
 
-    cpu = api.get("/api/v1/metrics/cpu", {"limit": 1000}).json()["results"]
+    cpu = token_client.get("/api/v1/metrics/cpu", {"limit": 1000}).json()["results"]
     stored = list(HostSample.objects.order_by("ts"))
     assert [point["cpu_per_core"] for point in cpu] == [sample.cpu_per_core for sample in stored]
     assert [datetime.fromisoformat(point["timestamp"]) for point in cpu] == [sample.ts for sample in stored]
-    assert api.get("/api/v1/metrics/disk").json()["results"][-1]["disks"] == disks
-    assert api.get("/api/v1/metrics/network").json()["results"][-1]["interfaces"] == interfaces
+    assert token_client.get("/api/v1/metrics/disk").json()["results"][-1]["disks"] == disks
+    assert token_client.get("/api/v1/metrics/network").json()["results"][-1]["interfaces"] == interfaces
 
 
 @pytest.mark.django_db
-def test_current_defaults_to_the_host_that_reported_last(api: APIClient, clean_redis: redis.Redis) -> None:
+def test_current_defaults_to_the_host_that_reported_last(token_client: APIClient, clean_redis: redis.Redis) -> None:
     for name in ("older", "newer"):
         HostAgent(AgentConfig(interval=1, batch_size=1, host=name)).tick()
 
-    assert api.get("/api/v1/metrics/current").json()["host"] == "newer"
-    older = api.get("/api/v1/metrics/current", {"host": "older"}).json()
+    assert token_client.get("/api/v1/metrics/current").json()["host"] == "newer"
+    older = token_client.get("/api/v1/metrics/current", {"host": "older"}).json()
     assert (older["host"], older["source"]) == ("older", "agent")
 
     clean_redis.delete(store.current_key("newer"))  # the newest host's snapshot expired: its stored sample answers
-    fallback = api.get("/api/v1/metrics/current").json()
+    fallback = token_client.get("/api/v1/metrics/current").json()
     assert (fallback["host"], fallback["source"]) == ("newer", "database")
