@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, permissions, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .models import Sensor
 from .serializers import ReadingSerializer, ReadingsQuerySerializer, ResampledReadingSerializer, SensorSerializer
-from .services import readings_query
+from .services.queries import readings_query
 
 
 class SensorFilter(django_filters.FilterSet):
@@ -30,12 +30,11 @@ class SensorViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Sensors by their 3-digit code: anyone may read; creating and editing need an authenticated user."""
+    """Sensors by their 3-digit code: reads follow API_PUBLIC_READ; creating and editing need a user."""
 
     queryset = Sensor.objects.all()
     serializer_class = SensorSerializer
     filterset_class = SensorFilter
-    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
     lookup_field = "code"
     lookup_value_regex = r"\d{3}"
 

@@ -30,9 +30,9 @@ from core.redis import redis_client
 from . import journal as journal_format
 from . import metrics
 from .journal import Journal
-from .outbox import OUTBOX_KEY
+from .outbox import OUTBOX_KEY, record_sent
 from .protocol import FrameError, FrameLayout, FrameReading, LineBuffer, parse_frame
-from .services import SensorRegistry, store_readings
+from .services.storage import SensorRegistry, store_readings
 
 logger = logging.getLogger(__name__)
 
@@ -385,11 +385,14 @@ class Bridge:
             return 0
         try:
             redis_client().ltrim(self.outbox_key, len(frames), -1)
+            record_sent(frames, self.layout.separator, time.time())
         except redis.RedisError as exc:
             # Written but not trimmed: the device may see these frames twice (at least once, never lost).
             self._redis_failed(exc)
         for frame in frames:
-            metrics.OUTBOUND.labels(tag=frame[1:2].decode("ascii", "replace")).inc()
+            # `$X,...` frames by tag; the device-layout forecast rows carry no `$` and count as "forecast".
+            tag = frame[1:2].decode("ascii", "replace") if frame.startswith(b"$") else "forecast"
+            metrics.OUTBOUND.labels(tag=tag).inc()
         self.stats.outbound += len(frames)
         return len(frames)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -29,9 +30,28 @@ class Sensor(models.Model):
 
     class Meta:
         ordering = ["code"]
+        # An empty range would reject every reading; the database refuses one whatever path wrote it.
+        constraints = [
+            models.CheckConstraint(condition=models.Q(flow_min__lt=models.F("flow_max")), name="sensor_flow_range"),
+            models.CheckConstraint(
+                condition=models.Q(pressure_min__lt=models.F("pressure_max")), name="sensor_pressure_range"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}".strip()
+
+    def clean(self) -> None:
+        """The same rule as the check constraints, with a message naming the fields (admin, API)."""
+        errors = {}
+        if self.flow_min >= self.flow_max:
+            errors["flow_max"] = f"flow_min ({self.flow_min}) must be below flow_max ({self.flow_max})"
+        if self.pressure_min >= self.pressure_max:
+            errors["pressure_max"] = (
+                f"pressure_min ({self.pressure_min}) must be below pressure_max ({self.pressure_max})"
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Reading(models.Model):
@@ -72,3 +92,25 @@ class HourlyPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sensor_id}@{self.hour:%Y-%m-%d %H}h"
+
+
+class DailyForecast(models.Model):
+    """One of a sensor's 7 daily forecast rows (device layout), handed over by forecasting every hour.
+
+    Sent to the device after the server frame at the full hour (docs/serial-protocol.md).
+    """
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="daily_forecasts")
+    code = models.PositiveSmallIntegerField(help_text="day of the forecast, 1 (the next 24 h) to 7")
+    start = models.DateField(help_text="local date of the day's first hour")
+    end = models.DateField(help_text="local date of the day's last hour")
+    flow = models.FloatField()
+    pressure = models.FloatField()
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["sensor", "code"]
+        constraints = [models.UniqueConstraint(fields=["sensor", "code"], name="daily_forecast_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sensor_id} day {self.code}"

@@ -7,12 +7,16 @@ frame queued while the bridge is down or the port is gone waits for it instead o
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from core.redis import redis_client
 
 from .protocol import format_alert_frame
 
 OUTBOX_KEY = "pipewatch:sensors:outbox"
+# The last frames written to the port, per sensor (the console's "frames sent to the device").
+SENT_PREFIX = "pipewatch:sensors:sent-log:"
+SENT_KEEP = 50
 
 
 def queue_frames(frames: list[bytes]) -> None:
@@ -26,10 +30,6 @@ def queue_alert_frame(sensor_code: str, minute: datetime, flow_flags: str, press
     from .settings import frame_layout
 
     queue_frames([format_alert_frame(sensor_code, minute, flow_flags, pressure_flags, frame_layout())])
-
-
-def outbox_length() -> int:
-    return int(redis_client().llen(OUTBOX_KEY))
 
 
 # SET NX marks the slot and RPUSH queues the frames in one atomic step: a task redelivered after a worker
@@ -47,3 +47,27 @@ def queue_frames_once(key: str, frames: list[bytes], ttl_seconds: int) -> bool:
     """Queue `frames` unless frames were already queued under `key` (within `ttl_seconds`). True if queued."""
     queued = redis_client().eval(_QUEUE_ONCE, 2, f"pipewatch:sensors:sent:{key}", OUTBOX_KEY, ttl_seconds, *frames)
     return int(queued) >= 0
+
+
+def record_sent(frames: list[bytes], separator: str, written_at: float) -> None:
+    """Remember frames the bridge wrote, per sensor (the field after the tag), newest first, SENT_KEEP each.
+
+    `$E` closers carry no sensor and are not kept. Raises redis.RedisError when Redis is down.
+    """
+    pipeline = redis_client().pipeline(transaction=False)
+    touched = set()
+    for frame in frames:
+        fields = frame.decode("ascii", "replace").strip().split("*")[0].split(separator)
+        if len(fields) < 3 or fields[0] == "$E":
+            continue
+        pipeline.lpush(SENT_PREFIX + fields[1], f"{written_at:.3f} {frame.decode('ascii', 'replace').strip()}")
+        touched.add(fields[1])
+    for code in touched:
+        pipeline.ltrim(SENT_PREFIX + code, 0, SENT_KEEP - 1)
+    pipeline.execute()
+
+
+def sent_frames(code: str, limit: int = SENT_KEEP) -> list[tuple[float, str]]:
+    """The frames last written to the device for one sensor, newest first: (unix time written, frame)."""
+    rows = cast("list[bytes]", redis_client().lrange(SENT_PREFIX + code, 0, limit - 1))
+    return [(float(stamp), frame) for stamp, frame in (row.decode("ascii").split(" ", 1) for row in rows)]

@@ -277,6 +277,10 @@ class ServerRow:
     pressure: float
     predicted_flow: float = 0.0
     predicted_pressure: float = 0.0
+    # One 0/1 digit per detection method, as in the alert frame (flow: system, value, predict, night;
+    # pressure: system, value, predict); all 0 for a minute detection has not flagged.
+    flow_flags: str = "0000"
+    pressure_flags: str = "000"
 
 
 def format_server_frame(rows: Sequence[ServerRow], layout: FrameLayout = DEFAULT_LAYOUT) -> list[bytes]:
@@ -284,7 +288,8 @@ def format_server_frame(rows: Sequence[ServerRow], layout: FrameLayout = DEFAULT
     lines = [
         wrap(
             f"S,{_code(row.sensor)},{format_minute(row.ts, layout)},{_number(row.flow)},{_number(row.pressure)},"
-            f"{_number(row.predicted_flow)},{_number(row.predicted_pressure)}"
+            f"{_number(row.predicted_flow)},{_number(row.predicted_pressure)},"
+            f"{_flags(row.flow_flags, 'flow')},{_flags(row.pressure_flags, 'pressure')}"
         )
         for row in rows
     ]
@@ -304,13 +309,18 @@ class ForecastRow:
     pressure: float
 
 
-def format_forecast_rows(rows: Iterable[ForecastRow]) -> str:
-    """The seed's whitespace-separated forecast table, one row per line (LF)."""
-    return "".join(
+def format_forecast_rows(rows: Iterable[ForecastRow]) -> list[str]:
+    """The device's whitespace-separated forecast rows, one string per row (no line end)."""
+    return [
         f"{_code(row.sensor)} {row.start:%y%m%d} {row.end:%y%m%d} {row.code} "
-        f"{_number(row.flow)} {_number(row.pressure)}\n"
+        f"{_number(row.flow)} {_number(row.pressure)}"
         for row in rows
-    )
+    ]
+
+
+def forecast_lines(rows: Iterable[ForecastRow]) -> list[bytes]:
+    """The forecast rows as lines on the wire (ASCII, CRLF; no `$`/checksum: the device's layout has none)."""
+    return [text.encode("ascii") + LINE_END for text in format_forecast_rows(rows)]
 
 
 class LineBuffer:

@@ -1,14 +1,15 @@
-"""sensors' API serializers: fields only; the range rule lives in services.check_ranges."""
+"""sensors' API serializers: fields only; the range rule lives in the model (Sensor.clean)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as ModelValidationError
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from .models import Sensor
-from .services import READINGS_LIMIT_DEFAULT, READINGS_LIMIT_MAX, RESAMPLE_RULES, check_ranges
+from .services.queries import READINGS_LIMIT_DEFAULT, READINGS_LIMIT_MAX, RESAMPLE_RULES
 
 
 class SensorSerializer(serializers.ModelSerializer[Sensor]):
@@ -41,8 +42,17 @@ class SensorSerializer(serializers.ModelSerializer[Sensor]):
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        merged = {**{name: getattr(self.instance, name, None) for name in RANGE_FIELDS}, **attrs}
-        check_ranges(**{name: merged[name] for name in RANGE_FIELDS if merged.get(name) is not None})
+        """Run the model's own rule on the stored values merged with the changes."""
+        candidate = (
+            Sensor(**{name: getattr(self.instance, name) for name in RANGE_FIELDS}) if self.instance else Sensor()
+        )
+        for name in RANGE_FIELDS:
+            if name in attrs:
+                setattr(candidate, name, attrs[name])
+        try:
+            candidate.clean()
+        except ModelValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
 
 

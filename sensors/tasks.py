@@ -8,7 +8,7 @@ import redis
 from celery import shared_task
 from django.db import OperationalError
 
-from . import services
+from .services import frames, retention
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ PURGE_MAX_REQUEUES = 20
 )
 def send_server_frame() -> int:
     """Queue the 10-minute server frame on the bridge's outbox (once per 10-minute slot)."""
-    rows = services.send_server_frame()
+    rows = frames.send_server_frame()
     logger.info("server frame: %d rows queued", rows)
     return rows
 
@@ -44,7 +44,7 @@ def send_server_frame() -> int:
 )
 def purge_old_readings(requeued: int = 0) -> int:
     """Delete readings past retention in batches; a run that hits its time budget queues the rest."""
-    deleted, finished = services.purge_old_readings(max_seconds=PURGE_RUN_SECONDS)
+    deleted, finished = retention.purge_old_readings(max_seconds=PURGE_RUN_SECONDS)
     logger.info("retention: %d readings deleted%s", deleted, "" if finished else ", more to go")
     if not finished and requeued < PURGE_MAX_REQUEUES:
         purge_old_readings.delay(requeued=requeued + 1)

@@ -12,7 +12,7 @@ import redis
 
 from sensors.bridge import Bridge
 from sensors.models import Reading
-from sensors.outbox import OUTBOX_KEY, queue_alert_frame, queue_frames, queue_frames_once
+from sensors.outbox import OUTBOX_KEY, SENT_KEEP, queue_alert_frame, queue_frames, queue_frames_once, sent_frames
 from sensors.protocol import split_frame, wrap
 from sensors.settings import frame_layout
 
@@ -45,6 +45,27 @@ def test_outbox_frames_round_trip_through_loop_in_order(loop_bridge: Bridge, cle
     assert loop_bridge.stats.outbound == 3
 
 
+def test_written_frames_are_logged_per_sensor(loop_bridge: Bridge, clean_redis: redis.Redis) -> None:
+    """The console shows what reached each sensor's device: the bridge logs frames once written, not queued."""
+    queue_alert_frame("003", MINUTE, "0100", "001")
+    queue_frames([wrap("S,003,2603020905,1.5,4.0,0.0,0.0"), wrap("S,004,2603020905,2.5,3.0,0.0,0.0"), wrap("E,2")])
+    assert sent_frames("003") == []
+    assert loop_bridge.outbox_unit() == 4
+    assert [frame for _, frame in sent_frames("003")] == [
+        wrap("S,003,2603020905,1.5,4.0,0.0,0.0").decode().strip(),
+        wrap("A,003,2603020905,0100,001").decode().strip(),
+    ]
+    assert [frame for _, frame in sent_frames("004")] == [wrap("S,004,2603020905,2.5,3.0,0.0,0.0").decode().strip()]
+    assert loop_bridge.port is not None
+    for batch in range(11):  # the loop port holds a few kB: write in batches, draining the echo between them
+        loop_bridge.port.read(loop_bridge.port.in_waiting)
+        queue_frames([wrap(f"S,003,2603020905,{batch}.{value},4.0,0.0,0.0") for value in range(5)])
+        loop_bridge._next_outbox = 0
+        assert loop_bridge.outbox_unit() == 5
+    assert len(sent_frames("003")) == SENT_KEEP
+    assert sent_frames("003")[0][1] == wrap("S,003,2603020905,10.4,4.0,0.0,0.0").decode().strip()
+
+
 def test_frames_wait_in_the_outbox_while_the_port_is_closed(loop_bridge: Bridge, clean_redis: redis.Redis) -> None:
     loop_bridge._close_port()
     queue_alert_frame("004", MINUTE, "1", "0")
@@ -56,19 +77,28 @@ def test_frames_wait_in_the_outbox_while_the_port_is_closed(loop_bridge: Bridge,
     assert clean_redis.llen(OUTBOX_KEY) == 0
 
 
+def read_until_journaled(bridge: Bridge, depth: int, attempts: int = 50) -> None:
+    """Read the loop port until `depth` frames are journaled; fails instead of spinning forever."""
+    read = 0
+    for _ in range(attempts):
+        if bridge.journal.depth >= depth:
+            break
+        read += bridge.read_unit()
+    assert bridge.journal.depth >= depth, f"only {bridge.journal.depth} of {depth} frames journaled"
+    assert read == depth, "read_unit counts the valid frames it journaled"
+
+
 @pytest.mark.django_db(transaction=True)  # the bridge calls close_old_connections(), as in production
 def test_reading_frames_through_loop_are_stored(loop_bridge: Bridge) -> None:
     frames = device_frames(["005", "006"], MINUTE, 3)
     assert loop_bridge.port is not None
     loop_bridge.port.write(b"".join(frame for _, frame in frames))
-    while loop_bridge.journal.depth < len(frames):
-        assert loop_bridge.read_unit() >= 0
+    read_until_journaled(loop_bridge, len(frames))
     assert loop_bridge.flush_unit(force=True) == len(frames)
     assert Reading.objects.count() == 6
     # The same frames again (a device repeating itself): stored once.
     loop_bridge.port.write(b"".join(frame for _, frame in frames))
-    while loop_bridge.journal.depth < len(frames):
-        loop_bridge.read_unit()
+    read_until_journaled(loop_bridge, len(frames))
     loop_bridge.flush_unit(force=True)
     assert Reading.objects.count() == 6
 

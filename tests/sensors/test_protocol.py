@@ -119,18 +119,27 @@ def test_alert_frame_format() -> None:
 
 def test_server_frame_is_rows_closed_by_the_row_count() -> None:
     at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-    rows = [ServerRow("003", at, 12.5, 4.0, 13.25, 3.9), ServerRow("003", at.replace(minute=1), 12.0, 4.1)]
+    rows = [
+        ServerRow("003", at, 12.5, 4.0, 13.25, 3.9, "0100", "001"),
+        ServerRow("003", at.replace(minute=1), 12.0, 4.1),
+    ]
     lines = protocol.format_server_frame(rows, SEOUL)
     assert [protocol.split_frame(line) for line in lines] == [
-        ["S", "003", "2603021000", "12.5", "4.0", "13.25", "3.9"],
-        ["S", "003", "2603021001", "12.0", "4.1", "0.0", "0.0"],
+        ["S", "003", "2603021000", "12.5", "4.0", "13.25", "3.9", "0100", "001"],
+        ["S", "003", "2603021001", "12.0", "4.1", "0.0", "0.0", "0000", "000"],
         ["E", "2"],
     ]
+    with pytest.raises(ValueError, match="flow flags"):
+        protocol.format_server_frame([ServerRow("003", at, 1, 1, flow_flags="2")])
 
 
-def test_forecast_rows_follow_the_seed_layout() -> None:
-    text = protocol.format_forecast_rows([ForecastRow("003", date(2026, 3, 2), date(2026, 3, 8), 1, 120.5, 4.0)])
-    assert text == "003 260302 260308 1 120.5 4.0\n"
+def test_forecast_rows_follow_the_device_layout() -> None:
+    rows = [
+        ForecastRow("003", date(2026, 3, 2), date(2026, 3, 3), 1, 120.5, 4.0),
+        ForecastRow("003", date(2026, 3, 3), date(2026, 3, 4), 2, float("nan"), 4.125),
+    ]
+    assert protocol.format_forecast_rows(rows) == ["003 260302 260303 1 120.5 4.0", "003 260303 260304 2 nan 4.125"]
+    assert protocol.forecast_lines(rows[:1]) == [b"003 260302 260303 1 120.5 4.0\r\n"]
 
 
 def test_line_buffer_never_parses_a_partial_line_and_drops_oversize_garbage() -> None:

@@ -14,7 +14,8 @@ from django.test import override_settings
 
 from sensors.models import Reading, Sensor
 from sensors.protocol import FrameReading
-from sensors.services import SensorRegistry, store_readings, write_history
+from sensors.services.backfill import write_history
+from sensors.services.storage import SensorRegistry, store_readings
 from sensors.simulation import simulate
 
 pytestmark = pytest.mark.django_db
@@ -96,8 +97,9 @@ def test_simulate_sensors_backfill_and_truth(tmp_path: Path) -> None:
         str(truth),
         stdout=out,
     )
-    assert "back-filled 2040 readings" in out.getvalue()  # 3 x 720 minutes, 120 of them dropped
-    assert Reading.objects.filter(sensor__code="002").count() == 600
+    # 3 x (720 minutes + the minute in progress, which a real-time start logs too), 120 of them dropped
+    assert "back-filled 2043 readings" in out.getvalue()
+    assert Reading.objects.filter(sensor__code="002").count() == 601
     rows = pd.read_csv(truth, dtype={"sensor": str})
     assert set(zip(rows["sensor"], rows["kind"], strict=True)) == {("002", "dropout"), ("001", "leak")}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 from types import FrameType
@@ -40,7 +39,6 @@ class Command(BaseCommand):
             raise CommandError("no serial URL: pass --url or set SERIAL_URL")
         if problem := url_problem(url):
             raise CommandError(f"{url}: {problem}")
-        os.environ.setdefault("PIPEWATCH_PROCESS", "bridge")
         bridge = Bridge(
             url,
             baudrate=options["baud"] or settings.SENSORS_SERIAL_BAUD,

@@ -21,11 +21,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sensors.protocol import LineBuffer
-from sensors.services import write_history
+from sensors.services.backfill import write_history
 from sensors.settings import frame_layout
 from sensors.simulation import Fault, simulate
 
 CHUNK_MINUTES = 60
+# Frames kept while nobody reads the port: ~40 bytes a frame, so about an hour of 20 sensors.
+UNSENT_MAX_BYTES = 64 * 1024
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -93,7 +95,13 @@ class Command(BaseCommand):
             truth.to_csv(options["truth"], index=False)
             self.stdout.write(f"ground truth: {options['truth']} ({len(truth)} rows)")
         if history:
-            self.backfill(start - history, start)
+            # Like a data logger starting up: its log goes in up to and including the minute in progress, so a
+            # restarted simulator's first minute on the wire comes after the bridge has had time to reopen the
+            # new port (a frame sent before that would be flushed by the bridge's open and lost).
+            begin = start - history
+            if not options["start"] and options["speed"] == 1:
+                start += timedelta(minutes=1)
+            self.backfill(begin, start)
             if options["tcp_port"] < 0 and not options["link"]:
                 return
         self.serve(start, options)
@@ -140,6 +148,7 @@ class Command(BaseCommand):
         self.stdout.flush()
         self.echo = LineBuffer()
         self.sent = self.lost = 0
+        self.unsent = b""  # frames the port would not take (no reader): sent first once it does again
         try:
             self.run_device(start, options)
         finally:
@@ -185,15 +194,23 @@ class Command(BaseCommand):
             return
         frames = data.count(b"\n")
         if self.master is not None:
+            # Store and forward, as data loggers do: while nobody has the port open (the bridge restarting)
+            # frames wait here, up to UNSENT_MAX_BYTES (about an hour of 20 sensors); older ones are lost.
+            data = self.unsent + data
+            frames = data.count(b"\n")
             try:
                 written = os.write(self.master, data)
             except OSError as exc:
                 if exc.errno not in {errno.EAGAIN, errno.EIO}:
                     raise
                 written = 0
-            if written < len(data):
-                # Nobody reads the port and its buffer is full: a real device's frames are lost too.
-                self.lost += frames
+            self.unsent = data[written:]
+            if len(self.unsent) > UNSENT_MAX_BYTES:
+                dropped = self.unsent[: len(self.unsent) - UNSENT_MAX_BYTES]
+                self.lost += dropped.count(b"\n")
+                self.unsent = self.unsent[len(dropped) :]
+            if self.unsent:
+                self.sent += data[:written].count(b"\n")
                 return
         for client in list(self.clients):
             try:
