@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 
 from . import services
 from .exporting import csv_response
-from .models import Applicant, HarvestCheckpoint, HarvestRun, IPRight, Organization
+from .models import Applicant, HarvestCheckpoint, HarvestRun, IPRight, Organization, RightOwner
 
 
 class ApplicantInline(admin.TabularInline):
@@ -29,13 +28,20 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Harvest KIPRIS for the selected organisations")
     def harvest(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
-        from .tasks import queue_run
+        runs = services.start_harvests(list(queryset.values_list("pk", flat=True)))
+        queued = sum(run is not None for run in runs)
+        self.message_user(
+            request,
+            f"queued {queued} harvest run(s); {len(runs) - queued} already had one queued or running",
+            messages.SUCCESS,
+        )
 
-        with transaction.atomic():
-            for organization in queryset:
-                run = services.create_run(organization.pk)
-                queue_run(run.pk)
-        self.message_user(request, f"queued {queryset.count()} harvest run(s)", messages.SUCCESS)
+
+class RightOwnerInline(admin.TabularInline):
+    model = RightOwner
+    extra = 0
+    raw_id_fields = ["organization", "applicant"]
+    readonly_fields = ["first_seen", "last_seen"]
 
 
 @admin.register(IPRight)
@@ -47,15 +53,21 @@ class IPRightAdmin(admin.ModelAdmin):
         "title",
         "status",
         "application_date",
-        "organization",
+        "owner_names",
     ]
-    list_filter = ["kind", "status", "organization__org_type", "application_date"]
-    search_fields = ["application_number", "registration_number", "title", "organization__name"]
-    list_select_related = ["organization"]
+    list_filter = ["kind", "status", "organizations__org_type", "application_date"]
+    search_fields = ["application_number", "registration_number", "title", "organizations__name"]
     date_hierarchy = "application_date"
     readonly_fields = ["raw", "first_seen", "last_seen", "last_changed"]
-    raw_id_fields = ["organization", "applicant"]
+    inlines = [RightOwnerInline]
     actions = ["export_csv"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[IPRight]:
+        return super().get_queryset(request).prefetch_related("organizations")
+
+    @admin.display(description="owners")
+    def owner_names(self, right: IPRight) -> str:
+        return ", ".join(organization.name for organization in right.organizations.all())
 
     @admin.action(description="Export the selected rights to CSV")
     def export_csv(self, request: HttpRequest, queryset: QuerySet[IPRight]) -> StreamingHttpResponse:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -15,7 +14,7 @@ from rest_framework.response import Response
 
 from . import services
 from .exporting import csv_response
-from .models import HarvestRun, IPRight, IPRKind, Organization, OrgType
+from .models import HarvestRun, IPRight, IPRKind, Organization, OrgType, RightOwner
 from .serializers import (
     HarvestRequestSerializer,
     HarvestRunSerializer,
@@ -23,7 +22,6 @@ from .serializers import (
     IPRightSerializer,
     OrganizationSerializer,
 )
-from .tasks import queue_run
 
 
 class SearchFilter(django_filters.CharFilter):
@@ -53,6 +51,8 @@ class OrganizationFilter(django_filters.FilterSet):
 
 
 class IPRightFilter(django_filters.FilterSet):
+    # A right held jointly is listed under each of its organisations.
+    organization = django_filters.NumberFilter(field_name="organizations")
     kind = django_filters.ChoiceFilter(choices=IPRKind.choices)
     status = django_filters.CharFilter()
     applied_after = django_filters.DateFilter(field_name="application_date", lookup_expr="gte")
@@ -61,7 +61,7 @@ class IPRightFilter(django_filters.FilterSet):
 
     class Meta:
         model = IPRight
-        fields = ["organization", "kind", "status"]
+        fields = ["kind", "status"]
 
 
 class OrganizationViewSet(viewsets.ModelViewSet):
@@ -81,18 +81,18 @@ class OrganizationViewSet(viewsets.ModelViewSet):
         organization = self.get_object()
         options = HarvestRequestSerializer(data=request.data)
         options.is_valid(raise_exception=True)
-        if services.has_active_run(organization.pk):
+        run = services.start_harvest(organization.pk, options.validated_data["kinds"] or None)
+        if run is None:
             raise ValidationError("a harvest of this organisation is already queued or running")
-        with transaction.atomic():
-            run = services.create_run(organization.pk, options.validated_data["kinds"] or None)
-            queue_run(run.pk)
         return Response(HarvestRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class IPRightViewSet(viewsets.ReadOnlyModelViewSet):
     """Harvested rights: filter by organisation, kind, status and application date; search the text."""
 
-    queryset = IPRight.objects.select_related("organization", "applicant").order_by("-application_date", "id")
+    queryset = IPRight.objects.prefetch_related(
+        Prefetch("owners", queryset=RightOwner.objects.select_related("organization", "applicant"))
+    ).order_by("-application_date", "id")
     filterset_class = IPRightFilter
 
     def get_serializer_class(self) -> type[IPRightSerializer]:

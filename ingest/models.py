@@ -110,8 +110,11 @@ class IPRight(models.Model):
     abstract = models.TextField(blank=True, default="")
     image_url = models.URLField(max_length=500, blank=True, default="")
     raw = models.JSONField(default=dict, help_text="The record exactly as KIPRIS sent it.")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="rights")
-    applicant = models.ForeignKey(Applicant, on_delete=models.SET_NULL, null=True, related_name="rights")
+    # Every tracked organisation whose search found it: a right filed jointly (a company and a
+    # university) belongs to both, each with the applicant number its search found it under.
+    organizations: models.ManyToManyField[Organization, RightOwner] = models.ManyToManyField(
+        Organization, through="RightOwner", related_name="rights"
+    )
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
     last_changed = models.DateTimeField()
@@ -123,10 +126,27 @@ class IPRight(models.Model):
                 fields=["kind", "application_number", "design_number"], name="ingest_ipright_natural_key"
             )
         ]
-        indexes = [models.Index(fields=["organization", "kind", "application_date"])]
+        indexes = [models.Index(fields=["kind", "application_date"], name="ingest_ipright_kind_date")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.application_number}{self.design_number}"
+
+
+class RightOwner(models.Model):
+    """A right held by a tracked organisation, and the applicant number under which its search found it."""
+
+    right = models.ForeignKey(IPRight, on_delete=models.CASCADE, related_name="owners")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="ownerships")
+    applicant = models.ForeignKey(Applicant, on_delete=models.SET_NULL, null=True, related_name="ownerships")
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["right", "organization"]
+        constraints = [models.UniqueConstraint(fields=["right", "organization"], name="ingest_right_owner_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.right_id} held by {self.organization_id}"
 
 
 class RunStatus(models.TextChoices):

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from .models import HarvestCheckpoint, HarvestRun, IPRight, Organization
+from .models import HarvestCheckpoint, HarvestRun, IPRight, Organization, RightOwner
 from .services import ALL_KINDS, run_totals
 
 
@@ -64,13 +64,21 @@ class OrganizationSerializer(serializers.ModelSerializer):
         }
 
 
-class IPRightSerializer(serializers.ModelSerializer):
+class RightOwnerSerializer(serializers.ModelSerializer):
     organization_name = serializers.CharField(source="organization.name", read_only=True)
     applicant_number = serializers.CharField(source="applicant.number", read_only=True, default=None)
 
     class Meta:
+        model = RightOwner
+        fields = ["organization", "organization_name", "applicant_number", "first_seen", "last_seen"]
+
+
+class IPRightSerializer(serializers.ModelSerializer):
+    owners = RightOwnerSerializer(many=True, read_only=True, help_text="every tracked organisation holding it")
+
+    class Meta:
         model = IPRight
-        exclude = ["raw"]
+        exclude = ["raw", "organizations"]
 
 
 class IPRightDetailSerializer(IPRightSerializer):

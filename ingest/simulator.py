@@ -134,7 +134,8 @@ def _count(rng: random.Random, scale: float) -> int:
 class Faults:
     """What the simulator does wrong right now (changed through POST /_sim/control)."""
 
-    queue: list[dict[str, Any]] = field(default_factory=list)  # {"kind": ..., "count": n, "path": substring}
+    # {"kind": ..., "count": n, "path": substring, "page": n}; path and page (kipo-api pageNo) are optional
+    queue: list[dict[str, Any]] = field(default_factory=list)
     latency_ms: tuple[int, int] = (0, 0)
     rate_limit_per_sec: int = 0  # > 0: requests beyond this in one second are answered "Blocked users."
     epoch: int = 0  # bump to change some records' status (tests "updated" upserts)
@@ -262,9 +263,11 @@ class SimulatedKipris:
                 recent += 1
         return recent
 
-    def take_fault(self, path: str) -> str | None:
+    def take_fault(self, path: str, page: str = "") -> str | None:
         with self.lock:
             for fault in self.faults.queue:
+                if str(fault.get("page", page)) != page:
+                    continue
                 if fault.get("path", "") in path and fault.get("count", 1) > 0:
                     fault["count"] = fault.get("count", 1) - 1
                     kind = str(fault["kind"])
@@ -285,7 +288,7 @@ class SimulatedKipris:
             family, service, operation = "openapi", parts[2], parts[3]
         else:
             return 404, b"<html><body>404 Not Found</body></html>"
-        fault = self.take_fault(path)
+        fault = self.take_fault(path, query.get("pageNo", [""])[0])
         if fault:
             return self.fault_answer(fault, family)
         if self.faults.rate_limit_per_sec and recent > self.faults.rate_limit_per_sec:

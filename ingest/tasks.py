@@ -1,10 +1,11 @@
 """ingest's Celery tasks (queue `ingest`): thin adapters over ingest.services.
 
-Fan-out: `harvest_all` -> one `harvest_organization` per organisation (resolves applicant numbers) -> one
-`harvest_pages` per applicant x search, each fetching a bounded batch of pages and requeueing itself.
-Retry policy: transient KIPRIS errors retry with exponential backoff and jitter; an open circuit
-reschedules after its cool-down; the monthly budget, KIPRIS's quota and a blocked key pause the
-checkpoint (resumable); anything else fails the checkpoint loudly.
+Fan-out: `harvest_all` -> `harvest_organization` per batch of runs (resolves applicant numbers) -> `harvest_pages`
+per batch of applicant x search checkpoints, each fetching a bounded number of pages and requeueing the
+unfinished. A batch holds KIPRIS_CONCURRENCY ids and keeps that many requests in flight from its process
+(ingest/kipris/inflight.py). Retry policy: transient KIPRIS errors retry with exponential backoff and
+jitter; an open circuit reschedules after its cool-down; the monthly budget, KIPRIS's quota and a
+blocked key pause the run or checkpoint (resumable); anything else fails it loudly.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from celery import Task, shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import OperationalError, transaction
 
@@ -26,7 +28,7 @@ from .kipris.errors import (
     QuotaExceededError,
     TransientError,
 )
-from .models import HarvestRun, Organization, RunStatus
+from .models import Organization, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -44,37 +46,92 @@ RETRY_POLICY: dict[str, Any] = {
 }
 
 
-class RunTask(Task):
-    """Counts retried errors on the run; marks it failed when retries are exhausted or a permanent error escapes."""
+def as_ids(ids: list[int] | int) -> list[int]:
+    """A batch's ids; a bare id is a message queued before batches existed (still redelivered after an upgrade)."""
+    return [ids] if isinstance(ids, int) else list(ids)
+
+
+class BatchTask(Task):
+    """A task over a batch of runs or checkpoints, each of which pauses, fails or retries on its own.
+
+    A batch of one keeps Celery's retry policy: its error is raised. In a larger batch an error that a
+    retry may fix sends that id alone (a batch of one) after the policy's first backoff, so one failing
+    search neither holds the others back nor repeats their calls; pausing and permanent errors are
+    recorded on the id in place.
+    """
+
+    def note_retry(self, item_id: int, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    def note_failure(self, item_id: int, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    def note_pause(self, item_id: int, exc: BaseException) -> None:
+        raise NotImplementedError
 
     def on_retry(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        services.note_run_error(args[0], exc, fail=False)
+        for item_id in as_ids(args[0]):
+            self.note_retry(item_id, exc)
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        services.note_run_error(args[0], exc, fail=True)
+        for item_id in as_ids(args[0]):
+            self.note_failure(item_id, exc)
+
+    def settle(self, ids: list[int], errors: dict[int, BaseException]) -> None:
+        for item_id, error in errors.items():
+            if isinstance(error, PAUSING_ERRORS):
+                self.note_pause(item_id, error)
+            elif len(ids) == 1:
+                if isinstance(error, CircuitOpenError):
+                    raise self.retry(exc=error, countdown=error.retry_after + random.uniform(0, 5), max_retries=None)
+                raise error
+            elif isinstance(error, CircuitOpenError | TransientError):
+                self.note_retry(item_id, error)
+                countdown = (
+                    error.retry_after + random.uniform(0, 5)
+                    if isinstance(error, CircuitOpenError)
+                    else get_exponential_backoff_interval(
+                        RETRY_POLICY["retry_backoff"], 0, RETRY_POLICY["retry_backoff_max"], full_jitter=True
+                    )
+                )
+                self.apply_async(([item_id],), countdown=countdown)
+            else:
+                logger.error("%s: %s failed: %s", self.name, item_id, error)
+                self.note_failure(item_id, error)
 
 
-class CheckpointTask(Task):
-    """Records retried errors on the checkpoint and marks it failed when the task finally fails."""
+class RunTask(BatchTask):
+    """Errors before any checkpoint exists (the applicant lookup) are counted on the run."""
 
-    def on_retry(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        services.note_error(args[0], exc, context="retrying after: ")
+    def note_retry(self, item_id: int, exc: BaseException) -> None:
+        services.note_run_error(item_id, exc, fail=False)
 
-    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        services.note_error(args[0], exc, status=RunStatus.FAILED)
+    def note_failure(self, item_id: int, exc: BaseException) -> None:
+        services.note_run_error(item_id, exc, fail=True)
+
+    def note_pause(self, item_id: int, exc: BaseException) -> None:
+        services.note_run_error(item_id, exc, fail=False)
+        services.finish_run(item_id, RunStatus.PAUSED, error=str(exc))
+
+
+class CheckpointTask(BatchTask):
+    """Errors of a search are recorded on its checkpoint (and the run's state follows)."""
+
+    def note_retry(self, item_id: int, exc: BaseException) -> None:
+        services.note_error(item_id, exc, context="retrying after: ")
+
+    def note_failure(self, item_id: int, exc: BaseException) -> None:
+        services.note_error(item_id, exc, status=RunStatus.FAILED)
+
+    def note_pause(self, item_id: int, exc: BaseException) -> None:
+        services.note_error(item_id, exc, status=RunStatus.PAUSED)
 
 
 @shared_task(name="ingest.harvest_all", soft_time_limit=120, time_limit=150)
 def harvest_all(kinds: list[str] | None = None) -> list[int]:
     """The periodic refresh: one run per active organisation."""
-    run_ids = []
-    for organization_id in Organization.objects.filter(active=True).values_list("pk", flat=True):
-        if services.has_active_run(organization_id):
-            logger.info("organization %s still has a harvest under way; not queued again", organization_id)
-            continue
-        run = services.create_run(organization_id, kinds)
-        queue_run(run.pk)
-        run_ids.append(run.pk)
+    organization_ids = list(Organization.objects.filter(active=True).values_list("pk", flat=True))
+    run_ids = [run.pk for run in services.start_harvests(organization_ids, kinds) if run is not None]
     logger.info("queued %d harvest runs", len(run_ids))
     return run_ids
 
@@ -82,21 +139,15 @@ def harvest_all(kinds: list[str] | None = None) -> list[int]:
 @shared_task(
     base=RunTask, bind=True, name="ingest.harvest_organization", soft_time_limit=120, time_limit=150, **RETRY_POLICY
 )
-def harvest_organization(self: Task, run_id: int) -> int:
-    """Resolve the organisation's applicant numbers and queue one page task per applicant x search."""
-    if not HarvestRun.objects.filter(pk=run_id).exists():
+def harvest_organization(self: RunTask, run_ids: list[int] | int) -> int:
+    """Resolve the runs' applicant numbers and queue their applicant x search checkpoints in batches."""
+    ids = as_ids(run_ids)
+    planned = services.plan_runs(ids)
+    for run_id in sorted(set(ids) - set(planned)):
         logger.warning("harvest run %s no longer exists", run_id)
-        return 0
-    try:
-        checkpoint_ids = services.plan_run(run_id)
-    except CircuitOpenError as exc:
-        raise self.retry(exc=exc, countdown=exc.retry_after + random.uniform(0, 5), max_retries=None) from exc
-    except PAUSING_ERRORS as exc:
-        services.note_run_error(run_id, exc, fail=False)
-        services.finish_run(run_id, RunStatus.PAUSED, error=str(exc))
-        return 0
-    for checkpoint_id in checkpoint_ids:
-        harvest_pages.delay(checkpoint_id)
+    checkpoint_ids = [pk for found in planned.values() if not isinstance(found, BaseException) for pk in found]
+    queue_checkpoints(checkpoint_ids)
+    self.settle(ids, {run_id: found for run_id, found in planned.items() if isinstance(found, BaseException)})
     return len(checkpoint_ids)
 
 
@@ -108,29 +159,36 @@ def harvest_organization(self: Task, run_id: int) -> int:
     time_limit=15 * 60,
     **RETRY_POLICY,
 )
-def harvest_pages(self: Task, checkpoint_id: int) -> int:
-    """Up to KIPRIS_PAGES_PER_TASK pages of one checkpoint, then requeue itself if more remain."""
+def harvest_pages(self: CheckpointTask, checkpoint_ids: list[int] | int) -> int:
+    """Up to KIPRIS_PAGES_PER_TASK pages of each checkpoint, requests in flight across them; requeue the rest."""
+    ids = as_ids(checkpoint_ids)
     metrics.ACTIVE_WORKERS.inc()
     try:
-        # The task id survives retries and redeliveries, so a redelivered message reclaims its own lease.
-        outcome = services.harvest_batch(
-            checkpoint_id, token=str(self.request.id), pages=settings.KIPRIS_PAGES_PER_TASK
-        )
-    except CircuitOpenError as exc:
-        raise self.retry(exc=exc, countdown=exc.retry_after + random.uniform(0, 5), max_retries=None) from exc
-    except PAUSING_ERRORS as exc:
-        services.note_error(checkpoint_id, exc, status=RunStatus.PAUSED)
-        return 0
+        # The task id survives retries and redeliveries, so a redelivered message reclaims its own leases.
+        outcomes = services.harvest_checkpoints(ids, token=str(self.request.id), pages=settings.KIPRIS_PAGES_PER_TASK)
     finally:
         metrics.ACTIVE_WORKERS.dec()
-    if not outcome.done:
-        harvest_pages.delay(checkpoint_id)
-    return outcome.pages
+    queue_checkpoints([pk for pk, outcome in outcomes.items() if not outcome.done and outcome.error is None])
+    self.settle(ids, {pk: outcome.error for pk, outcome in outcomes.items() if outcome.error is not None})
+    return sum(outcome.pages for outcome in outcomes.values())
 
 
-def queue_run(run_id: int) -> None:
-    """Send the run's first task once the transaction that created the run commits (workers must see it)."""
-    transaction.on_commit(partial(harvest_organization.delay, run_id))
+def send_in_batches(task: Task, ids: list[int]) -> None:
+    """KIPRIS_CONCURRENCY ids a message: enough to keep a worker's requests in flight, few enough to spread a
+    large harvest over every worker."""
+    size = settings.KIPRIS_CONCURRENCY
+    for start in range(0, len(ids), size):
+        task.delay(ids[start : start + size])
+
+
+def queue_runs(run_ids: list[int]) -> None:
+    """Send the runs' first tasks once the transaction that created them commits (workers must see them)."""
+    if run_ids:
+        transaction.on_commit(partial(send_in_batches, harvest_organization, run_ids))
+
+
+def queue_checkpoints(checkpoint_ids: list[int]) -> None:
+    send_in_batches(harvest_pages, checkpoint_ids)
 
 
 @shared_task(name="ingest.resume_stalled", soft_time_limit=60, time_limit=90)
@@ -142,8 +200,7 @@ def resume_stalled(include_paused: bool = True) -> int:
     can_call = not CircuitBreaker(settings.KIPRIS_CIRCUIT_FAILURES, settings.KIPRIS_CIRCUIT_OPEN_SECONDS).is_open()
     can_call = can_call and (not budget.budget or budget.used() < budget.budget)
     checkpoint_ids = services.resumable_checkpoints(include_paused=include_paused and can_call)
-    for checkpoint_id in checkpoint_ids:
-        harvest_pages.delay(checkpoint_id)
+    queue_checkpoints(checkpoint_ids)
     if checkpoint_ids:
         logger.info("resumed %d harvest checkpoints", len(checkpoint_ids))
     return len(checkpoint_ids)

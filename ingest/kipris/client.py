@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -154,10 +155,15 @@ class KiprisClient:
         self.api_key = unquote(api_key.strip())
         self.guard, self.timeout, self.org_type, self.max_total = guard, timeout, org_type, max_total
         self.session = requests.Session()
-        self.session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
-        self.session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=8))
+        # At most KIPRIS_CONCURRENCY (5, the old harvester's figure) connections per client: a request
+        # beyond that waits for a free connection (pool_block) instead of opening another. A task's pool
+        # (kipris/inflight.py) has that many threads, so a process has no more requests in flight.
+        for scheme in ("http://", "https://"):
+            self.session.mount(
+                scheme, HTTPAdapter(pool_connections=1, pool_maxsize=settings.KIPRIS_CONCURRENCY, pool_block=True)
+            )
         self.session.headers["User-Agent"] = "pipewatch-ingest/1"
-        self.requests_sent = 0
+        self._sent = threading.local()
 
     @classmethod
     def from_settings(cls, *, org_type: str = "", guarded: bool = True) -> KiprisClient:
@@ -172,6 +178,11 @@ class KiprisClient:
 
     def close(self) -> None:
         self.session.close()
+
+    @property
+    def requests_sent(self) -> int:
+        """Calls that reached KIPRIS from the calling thread (a harvest's pool threads share one client)."""
+        return int(getattr(self._sent, "count", 0))
 
     @classmethod
     def shared(cls, *, org_type: str = "") -> KiprisClient:
@@ -198,23 +209,24 @@ class KiprisClient:
             self.guard.before_request()
         url = f"{self.base_url}/{FAMILY_PATH[family]}/{service}/{operation}"
         query = {**params, FAMILY_KEY_PARAM[family]: self.api_key}
+        labels = {"ipr_mode": mode, "org_type": self.org_type or "unknown"}
         started = time.perf_counter()
         metrics.ACTIVE_REQUESTS.inc()
-        status = "ok"
+        status = "success"
         try:
             envelope = self._send(url, query)
         except KiprisError as exc:
-            status = exc.error_type
-            metrics.ERRORS.labels(error_type=exc.error_type).inc()
+            status = "failure"
+            metrics.ERRORS.labels(**labels, error_type=exc.error_type).inc()
             if self.guard is not None and isinstance(exc, TransientError):
                 self.guard.circuit.record_failure(exc.error_type)
             logger.warning("KIPRIS %s/%s failed: %s", service, operation, exc)
             raise
         finally:
             metrics.ACTIVE_REQUESTS.dec()
-            metrics.RESPONSE_SECONDS.observe(time.perf_counter() - started)
-            metrics.REQUESTS.labels(ipr_mode=mode, org_type=self.org_type or "unknown", status=status).inc()
-            self.requests_sent += 1
+            metrics.RESPONSE_SECONDS.labels(**labels).observe(time.perf_counter() - started)
+            metrics.REQUESTS.labels(**labels, status=status).inc()
+            self._sent.count = self.requests_sent + 1
         if self.guard is not None:
             self.guard.circuit.record_success()
         return envelope
@@ -279,7 +291,9 @@ class KiprisClient:
             params.update(docsStart=fetched + 1, docsCount=search.page_size)
         envelope = self.request(family, search.service, search.operations[family], params, mode=kind)
         if envelope.total is not None and envelope.total > self.max_total:
-            metrics.ERRORS.labels(error_type=TooManyResultsError.error_type).inc()
+            metrics.ERRORS.labels(
+                ipr_mode=kind, org_type=self.org_type or "unknown", error_type=TooManyResultsError.error_type
+            ).inc()
             raise TooManyResultsError(
                 f"totalCount {envelope.total} for one applicant number exceeds {self.max_total}:"
                 " a search parameter was probably ignored upstream"

@@ -98,6 +98,15 @@ class TokenBucket:
         metrics.TOKEN_BUCKET_TOKENS.set(max(0.0, float(tokens)))
         return float(wait)
 
+    def available(self) -> float:
+        """Tokens free right now, reserving none (a gauge for the console); below 0 while callers queue."""
+        tokens, stamp = self.client.hmget(self.key, "tokens", "ts")
+        if tokens is None or stamp is None:
+            return float(self.burst)
+        seconds, micros = self.client.time()
+        elapsed = max(0.0, seconds + micros / 1_000_000 - float(stamp))
+        return min(float(self.burst), float(tokens) + elapsed * self.rate)
+
     def acquire(self) -> float:
         """Block until a request may go; return the seconds waited."""
         waited = 0.0

@@ -11,6 +11,7 @@ import pytest
 import requests
 from django.conf import LazySettings
 
+from ingest import services
 from ingest.kipris.client import KiprisClient
 from ingest.models import Organization
 from ingest.simulator import SimOrganization, SimulatedKipris, make_server
@@ -93,3 +94,19 @@ def make_org(sim_org: SimOrganization, **overrides: Any) -> Organization:
         **overrides,
     }
     return Organization.objects.create(**values)
+
+
+def plan_run(run_id: int, client: KiprisClient) -> list[int]:
+    """services.plan_runs for one run, its lookup error raised: how most tests start a harvest."""
+    planned = services.plan_runs([run_id], client)[run_id]
+    if isinstance(planned, BaseException):
+        raise planned
+    return planned
+
+
+def harvest_batch(checkpoint_id: int, *, token: str, pages: int, client: KiprisClient) -> services.BatchOutcome:
+    """services.harvest_checkpoints for one checkpoint, its error raised (as a task's batch of one does)."""
+    outcome = services.harvest_checkpoints([checkpoint_id], token=token, pages=pages, client=client)[checkpoint_id]
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 import redis
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from ingest.models import HarvestRun, IPRight, Organization, RunStatus
+from ingest.models import HarvestRun, IPRight, Organization, RightOwner, RunStatus
 
 pytestmark = pytest.mark.django_db
 
 
 def make_right(org: Organization, number: str, kind: str = "patent", **fields: object) -> IPRight:
     now = timezone.now()
-    return IPRight.objects.create(
-        organization=org,
+    right = IPRight.objects.create(
         kind=kind,
         application_number=number,
         raw={"applicationNumber": number},
@@ -32,6 +32,8 @@ def make_right(org: Organization, number: str, kind: str = "patent", **fields: o
         last_changed=now,
         **fields,
     )
+    RightOwner.objects.create(right=right, organization=org, first_seen=now, last_seen=now)
+    return right
 
 
 def test_create_normalises_and_rejects_with_reasons(token_client: APIClient) -> None:
@@ -68,7 +70,8 @@ def test_create_normalises_and_rejects_with_reasons(token_client: APIClient) -> 
 def test_writes_need_authentication() -> None:
     anonymous = APIClient()
     assert anonymous.post("/api/v1/ipr/organizations/", {"name": "x"}, format="json").status_code in {401, 403}
-    assert anonymous.get("/api/v1/ipr/rights/").status_code in {401, 403}
+    with override_settings(API_PUBLIC_READ=False):
+        assert anonymous.get("/api/v1/ipr/rights/").status_code == 401
 
 
 def test_filter_and_search_organizations(token_client: APIClient) -> None:
@@ -123,7 +126,7 @@ def test_rights_filters_detail_and_csv(token_client: APIClient) -> None:
     rows = list(csv.DictReader(io.StringIO(export.getvalue().decode("utf-8-sig"))))
     assert [r["application_number"] for r in rows] == ["4020210000002", "1020200000001"]
     assert rows[1]["ipc_codes"] == "H01L 21/02"
-    assert rows[1]["organization"] == "삼성카드"
+    assert rows[1]["organizations"] == "삼성카드"
 
 
 def test_harvest_action_queues_a_run(
@@ -140,7 +143,7 @@ def test_harvest_action_queues_a_run(
     # The task message went to the ingest queue (sent on commit).
     messages = [json.loads(raw) for raw in clean_redis.lrange("ingest", 0, -1)]
     assert [m["headers"]["task"] for m in messages] == ["ingest.harvest_organization"]
-    assert json.loads(base64.b64decode(messages[0]["body"]))[0] == [run.pk]
+    assert json.loads(base64.b64decode(messages[0]["body"]))[0] == [[run.pk]]  # a batch of one run
 
     again = token_client.post(f"/api/v1/ipr/organizations/{org.pk}/harvest", {}, format="json")  # no slash works too
     assert again.status_code == 400

@@ -148,3 +148,19 @@ def test_permanent_errors_do_not_trip_the_circuit(simulator: Simulator, clean_re
         with pytest.raises(Exception, match="resultCode 30"):
             client.find_applicants("101-86-00011", "")
     assert not circuit.is_open()
+
+
+def test_available_tokens_read_without_reserving(clean_redis: redis.Redis) -> None:
+    """The console's rate gauge: a full bucket before any call, fewer after a burst, refilled at the rate."""
+    bucket = TokenBucket(rate=10.0, burst=5, client=clean_redis)
+    assert bucket.available() == 5.0
+    for _ in range(5):
+        bucket.try_reserve()
+    before = time.monotonic()
+    drained = bucket.available()
+    assert drained < 1.0
+    time.sleep(0.3)
+    refilled = bucket.available()
+    elapsed = time.monotonic() - before
+    # reading reserves nothing: the level only grows with time, at the rate (bounds measured, not assumed)
+    assert drained + 0.3 * 10.0 - 0.05 <= refilled <= min(5.0, drained + elapsed * 10.0 + 0.05)

@@ -11,12 +11,10 @@ from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 from tqdm import tqdm
 
 from ingest import services
 from ingest.models import HarvestCheckpoint, HarvestRun, Organization, RunStatus
-from ingest.tasks import queue_run
 
 
 class Command(BaseCommand):
@@ -42,17 +40,14 @@ class Command(BaseCommand):
                 raise CommandError(f"no organisation with id {', '.join(map(str, missing))}")
         if not org_ids:
             raise CommandError("no active organisations to harvest (import some with import_orgs)")
-        busy = [org_id for org_id in org_ids if services.has_active_run(org_id)]
-        for org_id in busy:
-            self.stderr.write(f"organisation {org_id} already has a harvest queued or running: skipped")
-        org_ids = [org_id for org_id in org_ids if org_id not in busy]
-        if not org_ids:
+        run_ids = []
+        for org_id, run in zip(org_ids, services.start_harvests(org_ids, options["kinds"]), strict=True):
+            if run is None:
+                self.stderr.write(f"organisation {org_id} already has a harvest queued or running: skipped")
+            else:
+                run_ids.append(run.pk)
+        if not run_ids:
             raise CommandError("nothing to queue")
-        with transaction.atomic():
-            runs = [services.create_run(org_id, options["kinds"]) for org_id in org_ids]
-            for run in runs:
-                queue_run(run.pk)
-        run_ids = [run.pk for run in runs]
         self.stdout.write(f"queued {len(run_ids)} harvest run(s): {', '.join(map(str, run_ids))}")
         if options["wait"]:
             self._wait(run_ids, options["timeout"])
