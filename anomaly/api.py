@@ -6,14 +6,19 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAuthenticated, IsAuthenticatedOrReadOnly
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from . import events
-from .filters import AnomalyEventFilter, CriteriaFilter
-from .models import AnomalyEvent, Criteria, CriteriaVersion
-from .serializers import AnomalyEventSerializer, CriteriaSerializer, CriteriaVersionSerializer
+from .filters import AnomalyEventFilter, CriteriaFilter, DetectionResultFilter
+from .models import AnomalyEvent, Criteria, CriteriaVersion, DetectionResult
+from .serializers import (
+    AnomalyEventSerializer,
+    CriteriaSerializer,
+    CriteriaVersionSerializer,
+    DetectionResultSerializer,
+)
 
 
 class AnomalyEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -22,7 +27,6 @@ class AnomalyEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     queryset = AnomalyEvent.objects.select_related("sensor", "acknowledged_by", "resolved_by")
     serializer_class = AnomalyEventSerializer
     filterset_class = AnomalyEventFilter
-    permission_classes = [IsAuthenticatedOrReadOnly]
 
     def _transition(self, request: Request, change: events.Transition) -> Response:
         event = self.get_object()
@@ -51,7 +55,6 @@ class CriteriaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     )
     serializer_class = CriteriaSerializer
     filterset_class = CriteriaFilter
-    permission_classes = [IsAuthenticatedOrReadOnly]
 
 
 class CriteriaVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -59,4 +62,11 @@ class CriteriaVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
 
     queryset = CriteriaVersion.objects.all()
     serializer_class = CriteriaVersionSerializer
-    permission_classes = [IsAuthenticatedOrReadOnly]
+
+
+class DetectionResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Per sensor-minute detection results (30 days): why a minute was or was not flagged, oldest first."""
+
+    queryset = DetectionResult.objects.select_related("sensor").order_by("minute", "sensor__code")
+    serializer_class = DetectionResultSerializer
+    filterset_class = DetectionResultFilter

@@ -4,17 +4,19 @@ The evaluation runs the production code paths that matter, in memory rather than
 through the database (30 days x 50 sensors is 43,200 cycles):
 1. criteria: `compute_criteria` over a clean simulated history before the evaluation window;
 2. inputs per sensor-minute, derived the way the minute query derives them (minutes since the last
-   reading, length of the flat run capped at the lookback window, criteria of the minute's slot, night
-   summaries with their streaks);
+   reading, length of the flat run in minutes and in readings capped at the lookback window, criteria of
+   the minute's slot with the sensor's cadence, night summaries with their streaks);
 3. `anomaly.methods` over every sensor-minute at once, with the production thresholds (settings);
-4. events with the production rule (a new event when a method fires after more than M clean minutes);
+4. events with the production rule (a new event when a method fires after more than M clean minutes, M
+   at the sensor's cadence: events.clean_minutes_at);
 5. matching: an event matches a fault of the same sensor (any metric) when it overlaps the fault's span
    extended by a grace period (M minutes; a day for the night method, which reports at the night's end).
 
 Reported per fault kind: recall (any method), recall within the kind's target delay, median and worst
 delay, and precision of the kind's detecting methods (events matching that kind over those events plus
-the detecting methods' unmatched events). Per method: events, matched, precision. On the same data
-without faults: false events per sensor-week.
+the detecting methods' unmatched events); at a coarse cadence also how many faults covered a stored reading
+at all (`seen`: a 2-minute spike between two 5-minute readings leaves no trace) and the recall among those.
+Per method: events, matched, precision. On the same data without faults: false events per sensor-week.
 """
 
 from __future__ import annotations
@@ -31,7 +33,17 @@ from django.conf import settings
 from sensors.simulation import Fault, simulate
 
 from . import methods
-from .criteria import Parameters, compute_criteria, local_times, night_minima
+from .criteria import (
+    NIGHT_BLOCK_MINUTES,
+    NIGHT_END_HOUR,
+    NIGHT_START_HOUR,
+    Parameters,
+    cadences,
+    compute_criteria,
+    local_times,
+    night_minima,
+)
+from .events import clean_minutes_at
 
 METRICS = ("flow", "pressure")
 # The methods that are meant to catch each fault kind (for per-kind precision) and the delay target.
@@ -59,6 +71,15 @@ class Plan:
     history_days: int = 14
     seed: int = 11
     start: datetime = datetime(2026, 3, 2, tzinfo=UTC)
+    cadence_minutes: int = 1  # keep every N-th minute's reading: a SCADA export's 5- or 15-minute cadence
+
+
+def at_cadence(readings: pd.DataFrame, minutes: int) -> pd.DataFrame:
+    """Only the readings on the cadence (minute of the day divisible by `minutes`), as a logger would store."""
+    if minutes <= 1:
+        return readings
+    minute_of_day = readings["ts"].dt.hour * 60 + readings["ts"].dt.minute
+    return readings[minute_of_day % minutes == 0].reset_index(drop=True)
 
 
 def codes_for(plan: Plan) -> list[str]:
@@ -96,26 +117,32 @@ def fault_plan(plan: Plan) -> list[Fault]:
     ]
 
 
-def _flat_minutes(frame: pd.DataFrame, metric: str, lookback: int) -> np.ndarray:
-    """Per reading: minutes since the sensor last reported a different value (capped like the SQL window)."""
+def _flat_runs(frame: pd.DataFrame, metric: str, lookback: int, cadence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per reading: minutes since the sensor last reported a different value, and how many readings the run of
+    identical values ending here spans (both capped like the SQL window)."""
     previous_sensor = frame["sensor"].shift()
     differs = frame[metric].ne(frame[metric].shift()) | frame["sensor"].ne(previous_sensor)
     # a run of equal values starts where `differs`; the reading before it is when the value last differed
+    run = differs.cumsum()
     before = frame["ts"].shift().where(differs & frame["sensor"].eq(previous_sensor))
-    changed = before.groupby(differs.cumsum()).transform("first")
+    changed = before.groupby(run).transform("first")
     flat = (frame["ts"] - changed).dt.total_seconds() / 60
     first_reading = frame.groupby("sensor")["ts"].transform("min")
     since_first = (frame["ts"] - first_reading).dt.total_seconds() / 60 + 1
     flat = flat.fillna(since_first)
-    return np.minimum(flat.to_numpy(dtype=float), lookback)
+    readings = frame.groupby(run).cumcount().to_numpy(dtype=float) + 1
+    return np.minimum(flat.to_numpy(dtype=float), lookback), np.minimum(readings, np.floor(lookback / cadence))
 
 
 def minute_inputs(readings: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     """Every sensor-minute of the window (missing readings as NaN) with what the methods need."""
     readings = readings.sort_values(["sensor", "ts"], ignore_index=True)
     lookback = settings.ANOMALY_LOOKBACK_MINUTES
+    cadence = sensor_cadences(rows)
     for metric in METRICS:
-        readings[f"{metric}_flat"] = _flat_minutes(readings, metric, lookback)
+        readings[f"{metric}_flat"], readings[f"{metric}_flat_readings"] = _flat_runs(
+            readings, metric, lookback, readings["sensor"].map(cadence).fillna(1).to_numpy(dtype=float)
+        )
     grid = pd.MultiIndex.from_product(
         [sorted(readings["sensor"].unique()), pd.date_range(readings["ts"].min(), readings["ts"].max(), freq="min")],
         names=["sensor", "ts"],
@@ -125,6 +152,8 @@ def minute_inputs(readings: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     frame["since_reading"] = ((frame["ts"] - last_seen).dt.total_seconds() / 60).fillna(lookback).clip(upper=lookback)
     for metric in METRICS:
         frame[f"{metric}_flat"] = frame[f"{metric}_flat"].fillna(0)
+        frame[f"{metric}_flat_readings"] = frame[f"{metric}_flat_readings"].fillna(0)
+    frame["cadence"] = frame["sensor"].map(cadence).fillna(1).to_numpy(dtype=float)
     local = local_times(frame["ts"])
     frame["hour"] = local.dt.hour
     frame["weekend"] = local.dt.day_of_week >= 5
@@ -137,11 +166,26 @@ def minute_inputs(readings: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def night_streaks(readings: pd.DataFrame, baselines: pd.Series) -> pd.DataFrame:
-    """Per sensor and night: min flow, rise over baseline, exceeded, streak (as services.night computes)."""
-    nights = night_minima(readings).sort_values(["sensor", "night"], ignore_index=True)
-    nights = nights[nights["blocks"] >= 30]  # a complete night (42 blocks) minus dropouts; partial edges drop
-    nights["baseline"] = nights["sensor"].map(baselines)
+def sensor_cadences(rows: pd.DataFrame) -> pd.Series:
+    """sensor code -> the cadence its criteria learned."""
+    return rows.groupby("sensor")["cadence_minutes"].first()
+
+
+def night_streaks(readings: pd.DataFrame, baselines: pd.Series, cadence: pd.Series | None = None) -> pd.DataFrame:
+    """Per sensor and night: min flow, rise over baseline, exceeded, streak (as services.night computes);
+    `cadence` per sensor code as the criteria learned it (default: inferred from the readings)."""
+    cadence = cadences(readings) if cadence is None else cadence
+    nights = night_minima(readings, cadence).sort_values(["sensor", "night"], ignore_index=True)
+    # a complete night minus dropouts (30 of 42 blocks at 1 minute; at 15 minutes only 28 blocks hold a
+    # reading, so 20); the partial nights at the window's edges drop
+    block_minutes = 60 * (24 - NIGHT_START_HOUR + NIGHT_END_HOUR)
+    with_readings = (
+        block_minutes
+        / NIGHT_BLOCK_MINUTES
+        * np.minimum(1, NIGHT_BLOCK_MINUTES / nights["sensor"].map(cadence).fillna(1))
+    )
+    nights = nights[nights["blocks"] >= 0.7 * with_readings]
+    nights["baseline"] = pd.to_numeric(nights["sensor"].map(baselines), errors="coerce")  # None: no baseline
     nights["rise"] = nights["min_flow"] / nights["baseline"] - 1
     nights["exceeded"] = nights["rise"] > settings.ANOMALY_NIGHT_MARGIN
     run = (~nights["exceeded"]).groupby(nights["sensor"]).cumsum()
@@ -154,9 +198,13 @@ def evaluate_methods(frame: pd.DataFrame, nights: pd.DataFrame) -> dict[tuple[st
     results: dict[tuple[str, str], methods.MethodResult] = {}
     for metric in METRICS:
         value = frame[metric].to_numpy(dtype=float)
-        stuck = np.minimum(
-            np.maximum(settings.ANOMALY_STUCK_MINUTES, 2 * frame[f"{metric}_max_flat_run"].fillna(0).to_numpy()),
-            settings.ANOMALY_LOOKBACK_MINUTES,
+        cadence = frame["cadence"].to_numpy(dtype=float)
+        stuck_readings, stuck_minutes = methods.stuck_limits(
+            stuck_minutes=np.full(size, float(settings.ANOMALY_STUCK_MINUTES)),
+            stuck_readings=settings.ANOMALY_STUCK_READINGS,
+            max_flat_run=frame[f"{metric}_max_flat_run"].fillna(0).to_numpy(dtype=float),
+            cadence=cadence,
+            lookback_minutes=settings.ANOMALY_LOOKBACK_MINUTES,
         )
         low, high = PHYSICAL[metric]
         results[(metric, "system")] = methods.system(
@@ -164,10 +212,12 @@ def evaluate_methods(frame: pd.DataFrame, nights: pd.DataFrame) -> dict[tuple[st
             status=frame["status"].fillna(0).to_numpy(dtype=float),
             minutes_since_reading=frame["since_reading"].to_numpy(dtype=float),
             flat_minutes=frame[f"{metric}_flat"].to_numpy(dtype=float),
+            flat_readings=frame[f"{metric}_flat_readings"].to_numpy(dtype=float),
             physical_min=np.full(size, low),
             physical_max=np.full(size, high),
-            gap_minutes=np.full(size, float(settings.ANOMALY_GAP_MINUTES)),
-            stuck_minutes=stuck.astype(float),
+            gap_minutes=methods.gap_limit(np.full(size, float(settings.ANOMALY_GAP_MINUTES)), cadence),
+            stuck_minutes=stuck_minutes,
+            stuck_readings=stuck_readings,
         )
         results[(metric, "value")] = methods.value(
             value=value,
@@ -190,13 +240,14 @@ def evaluate_methods(frame: pd.DataFrame, nights: pd.DataFrame) -> dict[tuple[st
 
 
 def to_events(frame: pd.DataFrame, results: dict[tuple[str, str], methods.MethodResult]) -> pd.DataFrame:
-    """Events with the production rule: a firing minute more than M minutes after the last one opens a new one."""
-    clean = pd.Timedelta(minutes=settings.ANOMALY_CLEAN_MINUTES)
+    """Events with the production rule: a firing minute more than M minutes after the last one opens a new one
+    (M = events.clean_minutes_at the sensor's cadence)."""
     parts = []
     for (metric, method), result in results.items():
-        fired = frame.loc[result.fired, ["sensor", "ts"]].sort_values(["sensor", "ts"])
+        fired = frame.loc[result.fired, ["sensor", "ts", "cadence"]].sort_values(["sensor", "ts"])
         if fired.empty:
             continue
+        clean = pd.to_timedelta([clean_minutes_at(cadence) for cadence in fired["cadence"]], unit="min").to_numpy()
         new = fired["sensor"].ne(fired["sensor"].shift()) | (fired["ts"].diff() > clean)
         grouped = fired.groupby(new.cumsum())
         events = grouped.agg(sensor=("sensor", "first"), start=("ts", "first"), last=("ts", "last"))
@@ -238,6 +289,13 @@ def score(events: pd.DataFrame, truth: pd.DataFrame, faults: list[Fault], plan: 
         first = (kind_pairs["start"] - kind_pairs["start_fault"]).clip(lower=pd.Timedelta(0))
         per_fault = first.groupby([kind_pairs["sensor"], kind_pairs["start_fault"]]).min()
         total = kind_faults.groupby(["sensor", "start"]).ngroups
+        spans = kind_faults.drop_duplicates(["sensor", "start"])
+        seen = {
+            (sensor, start)
+            for sensor, start, end in spans[["sensor", "start", "end"]].itertuples(index=False)
+            if covers_a_reading(start, end, plan.cadence_minutes)
+        }
+        found_seen = sum(key in seen for key in per_fault.index)
         detecting = DETECTING.get(kind, ())
         true_events = kind_pairs[kind_pairs["method"].isin(detecting)]["event"].nunique()
         false_events = int(unmatched["method"].isin(detecting).sum())
@@ -250,9 +308,20 @@ def score(events: pd.DataFrame, truth: pd.DataFrame, faults: list[Fault], plan: 
             "median_delay_minutes": round(float(delays.median()), 1) if len(delays) else None,
             "max_delay_minutes": round(float(delays.max()), 1) if len(delays) else None,
             "precision": round(true_events / (true_events + false_events), 4) if true_events + false_events else None,
+            "seen": len(seen),
+            "recall_seen": round(found_seen / len(seen), 4) if seen else None,
         }
     report["unmatched_events"] = len(unmatched)
     return report
+
+
+def covers_a_reading(start: datetime, end: datetime, cadence: int) -> bool:
+    """Whether [start, end) holds a minute a logger at this cadence stores (at_cadence's minutes): a fault
+    between two readings leaves no trace in the data, whatever the method."""
+    midnight = pd.Timestamp(start).floor("D")
+    minute_of_day = (pd.Timestamp(start) - midnight).total_seconds() / 60
+    first = midnight + pd.Timedelta(minutes=-(-minute_of_day // cadence) * cadence)
+    return bool(first < pd.Timestamp(end))
 
 
 def leak_nights(nights: pd.DataFrame, events: pd.DataFrame, faults: list[Fault]) -> list[dict[str, Any]]:
@@ -289,14 +358,16 @@ def leak_nights(nights: pd.DataFrame, events: pd.DataFrame, faults: list[Fault])
 def run(plan: Plan) -> dict[str, Any]:
     codes = codes_for(plan)
     history = simulate(codes, plan.start - timedelta(days=plan.history_days), plan.history_days * 1440, seed=plan.seed)
-    rows = compute_criteria(history.readings, Parameters.from_settings())
+    rows = compute_criteria(at_cadence(history.readings, plan.cadence_minutes), Parameters.from_settings())
     baselines = rows[rows["metric"] == "flow"].groupby("sensor")["night_baseline"].first()
+    cadence = sensor_cadences(rows)
     faults = fault_plan(plan)
     report: dict[str, Any] = {"plan": {**plan.__dict__, "start": plan.start.isoformat(), "faults": len(faults)}}
     for label, injected in (("faults", faults), ("clean", [])):
         result = simulate(codes, plan.start, plan.days * 1440, seed=plan.seed, faults=injected)
-        frame = minute_inputs(result.readings.copy(), rows)
-        nights = night_streaks(result.readings, baselines)
+        readings = at_cadence(result.readings, plan.cadence_minutes)
+        frame = minute_inputs(readings.copy(), rows)
+        nights = night_streaks(readings, baselines, cadence)
         events = to_events(frame, evaluate_methods(frame, nights))
         sensor_weeks = plan.sensors * plan.days / 7
         if label == "faults":
@@ -308,16 +379,17 @@ def run(plan: Plan) -> dict[str, Any]:
         else:
             report["clean"] = {
                 "events": len(events),
-                "by_method": events.groupby(["metric", "method"]).size().rename(".".join).to_dict()
-                if len(events)
-                else {},
+                "by_method": {
+                    f"{metric}.{method}": int(count)
+                    for (metric, method), count in events.groupby(["metric", "method"]).size().items()
+                },
                 "false_events_per_sensor_week": round(len(events) / sensor_weeks, 4),
             }
     report["settings"] = {
         name: getattr(settings, name)
         for name in (
             "ANOMALY_VALUE_K", "ANOMALY_IQR_FENCE", "ANOMALY_GAP_MINUTES", "ANOMALY_STUCK_MINUTES",
-            "ANOMALY_CLEAN_MINUTES", "ANOMALY_NIGHT_MARGIN", "ANOMALY_NIGHT_NIGHTS",
+            "ANOMALY_STUCK_READINGS", "ANOMALY_CLEAN_MINUTES", "ANOMALY_NIGHT_MARGIN", "ANOMALY_NIGHT_NIGHTS",
         )
     }  # fmt: skip
     return report

@@ -1,12 +1,14 @@
 """Anomaly events, not spam: one event per episode of one (subject, metric, method).
 
-`observe()` is called with every evaluation of a method that fired, and with evaluations of methods that
-have an unresolved event (the detection cycle passes both):
+`observe_many()` (or `observe()` for one key) is called with every evaluation of a method that fired, and
+with evaluations of methods that have an unresolved event (the detection cycle passes both):
 1. fired, no unresolved event: open one and notify "firing";
 2. fired, an unresolved event: extend it (last_fired_at, fired count, peak score and its evidence);
 3. clean, an unresolved event that last fired at least `clean_minutes` ago: resolve it and notify "resolved".
 Re-observing a minute already counted changes nothing, so a re-run of a minute is harmless.
-Notifications are sent after the transaction commits, so a rolled-back cycle never alerts.
+Notifications are sent after the transaction commits, so a rolled-back cycle never alerts. Replayed events
+(`replayed=True`, replay_detection over history) follow the same rules among themselves, apart from live
+events, and never notify.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ from .models import AnomalyEvent, EventStatus
 logger = logging.getLogger(__name__)
 
 Transition = Callable[[int, int | None], AnomalyEvent]
+CLEAN_READINGS = 2  # an event stays open across at least this many reading intervals without firing
+
+
+def clean_minutes_at(cadence: float, clean_minutes: int | None = None) -> float:
+    """Clean minutes before an event closes for a sensor reporting every `cadence` minutes: ANOMALY_CLEAN_MINUTES
+    (10), and at least CLEAN_READINGS intervals, so at 15 minutes an event is not closed and reopened between
+    two readings that both fire (10 minutes up to a 5-minute cadence, 30 at 15)."""
+    clean = settings.ANOMALY_CLEAN_MINUTES if clean_minutes is None else clean_minutes
+    return max(float(clean), CLEAN_READINGS * cadence)
 
 
 def _alert(event: AnomalyEvent) -> Alert:
@@ -59,9 +70,43 @@ def send_notification(event: AnomalyEvent) -> None:
 
     def after_commit() -> None:
         counter.inc()
-        notify(alert)
+        if settings.ANOMALY_EVENT_NOTIFICATIONS:  # off by default: aiops notifies once per incident
+            notify(alert)
 
     transaction.on_commit(after_commit)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One evaluation of one (subject, metric, method); the source and the minute are shared by a batch."""
+
+    subject: str
+    metric: str
+    method: str
+    fired: bool
+    score: float = 0.0
+    evidence: dict[str, Any] = field(default_factory=dict)
+    severity: str = "warning"
+    sensor_id: int | None = None
+    clean_minutes: float | None = None  # this subject's own (clean_minutes_at); None: the batch's
+
+
+EventKey = tuple[str, str, str]
+
+
+def observe_many(
+    *,
+    source: str,
+    at: datetime,
+    observations: Iterable[Observation],
+    clean_minutes: int | None = None,
+    replayed: bool = False,
+) -> int:
+    """Apply many evaluations of one source at one minute; returns how many events changed."""
+    changed, _touched = _apply(
+        source=source, at=at, observations=observations, clean_minutes=clean_minutes, replayed=replayed
+    )
+    return changed
 
 
 def observe(
@@ -78,74 +123,66 @@ def observe(
     sensor_id: int | None = None,
     clean_minutes: int | None = None,
 ) -> AnomalyEvent | None:
-    """Apply one evaluation to the event of (source, subject, metric, method); return the event it touched."""
-    clean = timedelta(minutes=settings.ANOMALY_CLEAN_MINUTES if clean_minutes is None else clean_minutes)
-    key = {"source": source, "subject": subject, "metric": metric, "method": method}
-    with transaction.atomic():
-        event = AnomalyEvent.objects.select_for_update().exclude(status=EventStatus.RESOLVED).filter(**key).first()
-        if event is None:
-            if not fired:
-                return None
-            return _open(key, at=at, score=score, evidence=evidence, severity=severity, sensor_id=sensor_id)
-        if fired:
-            _extend(event, at, score, evidence)
-        elif at - event.last_fired_at >= clean:
-            _close(event, event.last_fired_at + timedelta(minutes=1))
-        return event
+    """One evaluation (the same rules as observe_many); returns the event it touched, None if there is none."""
+    item = Observation(subject, metric, method, fired, score, evidence, severity, sensor_id)
+    _changed, touched = _apply(source=source, at=at, observations=[item], clean_minutes=clean_minutes, replayed=False)
+    return touched.get((subject, metric, method))
 
 
-@dataclass(frozen=True)
-class Observation:
-    """One evaluation for observe_many (the source and the minute are shared)."""
-
-    subject: str
-    metric: str
-    method: str
-    fired: bool
-    score: float = 0.0
-    evidence: dict[str, Any] = field(default_factory=dict)
-    severity: str = "warning"
-    sensor_id: int | None = None
-
-
-def observe_many(
-    *, source: str, at: datetime, observations: Iterable[Observation], clean_minutes: int | None = None
-) -> int:
-    """observe() for many keys of one source at one minute, in a few queries: one locking read of the
-    unresolved events and one UPDATE advancing every event that fired again (last fired = this minute,
-    count + 1). A new peak (its evidence) is saved per event; opening and closing, which are rare and
-    notify, go one at a time. Returns how many events changed."""
+def _apply(
+    *, source: str, at: datetime, observations: Iterable[Observation], clean_minutes: int | None, replayed: bool
+) -> tuple[int, dict[EventKey, AnomalyEvent]]:
+    """The one implementation of the rules in the module docstring, in a few queries: one locking read of
+    the source's unresolved events and one UPDATE advancing every event that fired again (last fired = this
+    minute, count + 1). A new peak (its evidence) is saved per event; opening and closing, which are rare and
+    notify, go one at a time. Returns the number of changed events and the events touched, by key."""
     clean = timedelta(minutes=settings.ANOMALY_CLEAN_MINUTES if clean_minutes is None else clean_minutes)
     changed = 0
+    touched: dict[EventKey, AnomalyEvent] = {}
     with transaction.atomic():
-        unresolved = AnomalyEvent.objects.select_for_update().filter(source=source).exclude(status=EventStatus.RESOLVED)
+        unresolved = (
+            AnomalyEvent.objects.select_for_update()
+            .filter(source=source, replayed=replayed)
+            .exclude(status=EventStatus.RESOLVED)
+        )
         by_key = {(event.subject, event.metric, event.method): event for event in unresolved}
         advanced: list[int] = []
         for item in observations:
-            event = by_key.get((item.subject, item.metric, item.method))
+            key = (item.subject, item.metric, item.method)
+            event = by_key.get(key)
             if event is None:
                 if item.fired:
-                    key = {"source": source, "subject": item.subject, "metric": item.metric, "method": item.method}
-                    _open(key, at=at, score=item.score, evidence=item.evidence, severity=item.severity,
-                          sensor_id=item.sensor_id)  # fmt: skip
+                    fields = {"source": source, "subject": item.subject, "metric": item.metric, "method": item.method,
+                              "replayed": replayed}  # fmt: skip
+                    event = _open(fields, at=at, score=item.score, evidence=item.evidence, severity=item.severity,
+                                  sensor_id=item.sensor_id)  # fmt: skip
+                    by_key[key] = touched[key] = event
                     changed += 1
-            elif item.fired and at > event.last_fired_at:
+                continue
+            touched[key] = event
+            if item.fired and at > event.last_fired_at:
                 advanced.append(event.pk)
+                event.last_fired_at, event.fired_count = at, event.fired_count + 1
                 if item.score > event.peak_score:
                     event.peak_score, event.evidence = item.score, item.evidence
                     event.save(update_fields=["peak_score", "evidence"])
             elif item.fired:
                 changed += _extend(event, at, item.score, item.evidence)  # out of order: rare, exact
-            elif at - event.last_fired_at >= clean:
+            elif at - event.last_fired_at >= _quiet(item, clean):
                 _close(event, event.last_fired_at + timedelta(minutes=1))
+                del by_key[key]
                 changed += 1
         AnomalyEvent.objects.filter(pk__in=advanced).update(last_fired_at=at, fired_count=F("fired_count") + 1)
-    return changed + len(advanced)
+    return changed + len(advanced), touched
+
+
+def _quiet(item: Observation, batch: timedelta) -> timedelta:
+    return batch if item.clean_minutes is None else timedelta(minutes=item.clean_minutes)
 
 
 def _open(
-    key: dict[str, str], *, at: datetime, score: float, evidence: dict[str, Any], severity: str, sensor_id: int | None
-) -> AnomalyEvent | None:
+    key: dict[str, Any], *, at: datetime, score: float, evidence: dict[str, Any], severity: str, sensor_id: int | None
+) -> AnomalyEvent:
     try:
         with transaction.atomic():
             event = AnomalyEvent.objects.create(
@@ -158,12 +195,17 @@ def _open(
                 evidence=evidence,
             )
     except IntegrityError:
-        # Another detector opened it between our read and insert: extend theirs instead.
-        event = AnomalyEvent.objects.select_for_update().exclude(status=EventStatus.RESOLVED).get(**key)
-        _extend(event, at, score, evidence)
-        return event
-    logger.info("anomaly event %s opened: %s %s %s", event.pk, key["subject"], key["metric"], key["method"])
-    send_notification(event)
+        # Another detector opened it between our read and insert: extend theirs instead. No such event means
+        # the error was something else, which must not pass for a race.
+        existing = AnomalyEvent.objects.select_for_update().exclude(status=EventStatus.RESOLVED).filter(**key).first()
+        if existing is None:
+            raise
+        _extend(existing, at, score, evidence)
+        return existing
+    level = logging.DEBUG if event.replayed else logging.INFO  # a replay over years opens thousands
+    logger.log(level, "anomaly event %s opened: %s %s %s", event.pk, key["subject"], key["metric"], key["method"])
+    if not event.replayed:
+        send_notification(event)
     return event
 
 
@@ -190,8 +232,9 @@ def _close(event: AnomalyEvent, ended_at: datetime, user_id: int | None = None) 
     event.ended_at = ended_at
     event.resolved_by_id = user_id
     event.save(update_fields=["status", "ended_at", "resolved_by"])
-    logger.info("anomaly event %s resolved", event.pk)
-    send_notification(event)
+    logger.log(logging.DEBUG if event.replayed else logging.INFO, "anomaly event %s resolved", event.pk)
+    if not event.replayed:
+        send_notification(event)
 
 
 def acknowledge(event_id: int, user_id: int | None) -> AnomalyEvent:

@@ -7,7 +7,7 @@ from django_filters import rest_framework as filters
 
 from sensors.models import Metric
 
-from .models import AnomalyEvent, Criteria, EventStatus, Severity
+from .models import AnomalyEvent, Criteria, CriteriaSource, DetectionResult, EventStatus, Severity
 
 
 class AnomalyEventFilter(filters.FilterSet):
@@ -21,6 +21,7 @@ class AnomalyEventFilter(filters.FilterSet):
     start = filters.IsoDateTimeFilter(method="filter_start", help_text="events still going at or after this time")
     end = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lte", help_text="events started by then")
     open = filters.BooleanFilter(method="filter_open", help_text="true: not resolved; false: resolved")
+    replayed = filters.BooleanFilter(help_text="true: found by replay_detection over history; false: live")
 
     class Meta:
         model = AnomalyEvent
@@ -52,6 +53,7 @@ class CriteriaFilter(filters.FilterSet):
         queryset = super().filter_queryset(queryset)
         if self.form.cleaned_data.get("history") or self.form.cleaned_data.get("version") is not None:
             return queryset
+        queryset = queryset.exclude(version__source=CriteriaSource.REPLAY)  # a replay's criteria judge history only
         newest = (
             queryset.order_by()
             .values("sensor_id")
@@ -65,3 +67,22 @@ class CriteriaFilter(filters.FilterSet):
 
     def filter_history(self, queryset: QuerySet[Criteria], name: str, value: bool | None) -> QuerySet[Criteria]:
         return queryset  # applied in filter_queryset, which sees every parameter
+
+
+class DetectionResultFilter(filters.FilterSet):
+    sensor = filters.CharFilter(field_name="sensor__code", help_text="sensor code, e.g. 001")
+    start = filters.IsoDateTimeFilter(field_name="minute", lookup_expr="gte", help_text="inclusive")
+    end = filters.IsoDateTimeFilter(field_name="minute", lookup_expr="lt", help_text="exclusive")
+    fired = filters.BooleanFilter(method="filter_fired", help_text="true: some method fired; false: none")
+
+    class Meta:
+        model = DetectionResult
+        fields: list[str] = []
+
+    def filter_fired(
+        self, queryset: QuerySet[DetectionResult], name: str, value: bool | None
+    ) -> QuerySet[DetectionResult]:
+        if value is None:
+            return queryset
+        quiet = Q(flow_fired__in=["0000", ""]) & Q(pressure_fired__in=["000", ""])
+        return queryset.exclude(quiet) if value else queryset.filter(quiet)

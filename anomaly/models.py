@@ -12,6 +12,9 @@ from sensors.models import Metric, Sensor
 class Source(models.TextChoices):
     SENSOR = "sensor", "sensor"
     HOST = "host", "host"
+    METRIC = "metric", "custom metric"
+    ACCOUNT = "account", "event-log account"
+    ALERT = "alert", "Prometheus alert"
 
 
 class Severity(models.TextChoices):
@@ -26,24 +29,18 @@ class EventStatus(models.TextChoices):
     RESOLVED = "resolved", "resolved"
 
 
-class SensorMethod(models.TextChoices):
-    SYSTEM = "system", "system (gap, range, stuck, status)"
-    VALUE = "value", "value (criteria band)"
-    PREDICT = "predict", "predict (forecast residual)"
-    NIGHT = "night", "night (night-minimum flow)"
-
-
 class AnomalyEvent(models.Model):
     """One anomalous episode of one (subject, metric, method): opened on the first firing minute, extended
     while it keeps firing, closed after a number of clean minutes (or by an operator).
 
     At most one unresolved event exists per (source, subject, metric, method) — a partial unique constraint,
-    so concurrent detectors can never open two.
+    so concurrent detectors can never open two. Replayed events (`replayed`, from `replay_detection` over
+    history) have their own slot in it, so a replay in progress never blocks or extends a live event.
     """
 
     source = models.CharField(max_length=8, choices=Source.choices)
     sensor = models.ForeignKey(Sensor, null=True, blank=True, on_delete=models.CASCADE, related_name="anomaly_events")
-    subject = models.CharField(max_length=200, help_text="sensor code or host name")
+    subject = models.CharField(max_length=200, help_text="sensor code, host name, metric series, account or alert")
     metric = models.CharField(max_length=64)
     method = models.CharField(max_length=32)
     severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
@@ -54,6 +51,9 @@ class AnomalyEvent(models.Model):
     peak_score = models.FloatField(default=0.0)
     fired_count = models.PositiveIntegerField(default=1, help_text="minutes the method fired during the event")
     evidence = models.JSONField(default=dict, blank=True, help_text="values and criteria at the peak")
+    replayed = models.BooleanField(
+        default=False, db_default=False, help_text="found by replay_detection over history: never notified"
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -67,7 +67,7 @@ class AnomalyEvent(models.Model):
         ordering = ["-started_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["source", "subject", "metric", "method"],
+                fields=["source", "subject", "metric", "method", "replayed"],
                 condition=~Q(status="resolved"),
                 name="anomaly_one_unresolved_event",
             )
@@ -85,6 +85,7 @@ class AnomalyEvent(models.Model):
 class CriteriaSource(models.TextChoices):
     FILE = "file", "initial data file"
     DATABASE = "database", "readings in the database"
+    REPLAY = "replay", "history before a replayed period (replay_detection only)"
 
 
 class CriteriaVersion(models.Model):
@@ -112,8 +113,9 @@ class Criteria(models.Model):
 
     `lower`/`upper` is the value band (the wider of median +- k robust sigma and the IQR fences), `residual_lower`/
     `residual_upper` the band of reading - hourly forecast, `max_flat_run` the longest run of identical
-    values seen in normal data (minutes), `night_baseline` the typical night-minimum flow (flow rows only;
-    the same on every hour's row of a sensor).
+    consecutive readings seen in normal data (readings at `cadence_minutes`), `night_baseline` the typical
+    night-minimum flow (flow rows only), `cadence_minutes` the sensor's interval between readings in the
+    data (the same on every row of a sensor and version).
     """
 
     version = models.ForeignKey(CriteriaVersion, on_delete=models.CASCADE, related_name="rows")
@@ -132,6 +134,9 @@ class Criteria(models.Model):
     residual_upper = models.FloatField()
     max_flat_run = models.PositiveIntegerField(default=0)
     night_baseline = models.FloatField(null=True, blank=True)
+    cadence_minutes = models.PositiveSmallIntegerField(
+        default=1, db_default=1, help_text="median minutes between the sensor's latest readings in the data"
+    )
 
     class Meta:
         ordering = ["version", "sensor", "metric", "weekend", "hour"]
@@ -228,3 +233,30 @@ class DetectionRun(models.Model):
 
     def __str__(self) -> str:
         return f"detection {self.minute:%Y-%m-%d %H:%M}"
+
+
+class DetectionResult(models.Model):
+    """What detection decided for one sensor and minute, so an operator can see why it was or was not flagged.
+
+    Per metric, in FLAG_METHODS order (flow: system, value, predict, night; pressure: system, value,
+    predict): `*_ran` has a 1 where the method could judge (its state is not no_data / no_criteria /
+    no_forecast), `*_fired` a 1 where it fired (the alert frame's digits); `scores` and `states` list
+    each method's score and state, flow's then pressure's. Kept ANOMALY_RESULTS_RETENTION_DAYS (30).
+    """
+
+    minute = models.DateTimeField()
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="detection_results")
+    flow_ran = models.CharField(max_length=4)
+    flow_fired = models.CharField(max_length=4)
+    pressure_ran = models.CharField(max_length=3)
+    pressure_fired = models.CharField(max_length=3)
+    scores = models.JSONField(default=list)
+    states = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["sensor", "minute"]
+        constraints = [models.UniqueConstraint(fields=["sensor", "minute"], name="detection_result_unique")]
+        indexes = [models.Index(fields=["minute"], name="detection_result_minute_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.sensor_id}@{self.minute:%Y-%m-%d %H:%M} {self.flow_fired}/{self.pressure_fired}"

@@ -23,7 +23,17 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
     PeriodicTaskSpec(
         name="anomaly: rebuild criteria",
         task="anomaly.rebuild_criteria",
-        cron="30 3 1 */3 *",
-        description="New criteria version every 3 months (initial data file until the DB holds 90 days).",
+        # daily check, not a quarterly cron: the switch to DB criteria happens the day 3 months of readings
+        # exist, and the rebuild 3 months after the previous build (anomaly.criteria.rebuild_reason)
+        cron="30 3 * * *",
+        expires_seconds=6 * 3600,
+        description="Daily check: DB criteria once 3 months of readings exist; rebuild 3 months after the last.",
+    ),
+    PeriodicTaskSpec(
+        name="anomaly: purge detection results",
+        task="anomaly.purge_detection_results",
+        cron="45 4 * * *",
+        expires_seconds=6 * 3600,
+        description="Per sensor-minute detection results older than ANOMALY_RESULTS_RETENTION_DAYS (30).",
     ),
 ]

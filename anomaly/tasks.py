@@ -52,14 +52,40 @@ def store_night_flow(now: str | None = None) -> dict[str, int]:
     name="anomaly.rebuild_criteria",
     soft_time_limit=3 * 3600,
     time_limit=3 * 3600 + 60,
-    acks_late=False,  # hours-long on a big site: longer than the visibility timeout; a lost run waits 3 months
+    # Hours-long on a big site: longer than the visibility timeout, so acked on receipt. A lost run leaves
+    # nothing (the version is saved in one transaction at the end) and the next daily check rebuilds.
+    acks_late=False,
     autoretry_for=(OperationalError,),
     retry_backoff=60,
     max_retries=3,
 )
-def rebuild_criteria(sensor_codes: list[str] | None = None, from_file: str | None = None) -> int:
-    """Build a new criteria version (file or database, see anomaly.criteria.build_criteria); returns its id."""
-    from .criteria import build_criteria
+def rebuild_criteria(sensor_codes: list[str] | None = None, from_file: str | None = None) -> int | None:
+    """Daily (beat): a new version when one is due (anomaly.criteria.rebuild_reason); with arguments, now.
 
-    version = build_criteria(sensor_codes, Path(from_file) if from_file else None)
-    return int(version.pk)
+    Returns the new version's id, or None when nothing was due.
+    """
+    from .criteria import build_criteria, rebuild_if_due
+
+    if sensor_codes or from_file:
+        return int(build_criteria(sensor_codes, Path(from_file) if from_file else None).pk)
+    version = rebuild_if_due()
+    return int(version.pk) if version else None
+
+
+@shared_task(
+    name="anomaly.purge_detection_results",
+    soft_time_limit=300,
+    time_limit=330,
+    autoretry_for=(OperationalError,),
+    retry_backoff=60,
+    max_retries=3,
+)
+def purge_detection_results(requeued: int = 0) -> int:
+    """Daily: drop per-minute results past ANOMALY_RESULTS_RETENTION_DAYS; a run out of time queues the rest."""
+    from .services.results import purge_old_results
+
+    deleted, finished = purge_old_results()
+    logger.info("detection results: %d deleted%s", deleted, "" if finished else ", more to go")
+    if not finished and requeued < 20:
+        purge_detection_results.delay(requeued=requeued + 1)
+    return deleted

@@ -12,5 +12,6 @@ router.include_root_view = False
 router.register("anomalies", api.AnomalyEventViewSet, basename="anomaly")
 router.register("criteria", api.CriteriaViewSet, basename="criteria")
 router.register("criteria-versions", api.CriteriaVersionViewSet, basename="criteria-version")
+router.register("detection-results", api.DetectionResultViewSet, basename="detection-result")
 
 urlpatterns: list[URLPattern | URLResolver] = [path("", include(router.urls))]

@@ -3,12 +3,15 @@
 `store_night_flow` upserts the blocks of the last hour (late readings are folded in on the next run) and,
 once a night is over, its NightMinimum: the lowest block mean, the baseline from the newest criteria, and
 the streak of consecutive nights above baseline x (1 + margin) — what the night method reads each minute.
-Both steps are idempotent upserts, safe to re-run.
+A block counts towards the minimum when it holds the readings its sensor's cadence gives it
+(criteria.min_block_samples: 5 of 10 at 1 minute, 1 from 5 minutes on). Both steps are idempotent upserts,
+safe to re-run. A replay (replay_detection) runs the same steps for its sensors with its period's criteria.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -19,7 +22,7 @@ from django.utils import timezone
 
 from sensors.models import Reading
 
-from ..criteria import MIN_BLOCK_SAMPLES, NIGHT_END_HOUR, NIGHT_START_HOUR
+from ..criteria import NIGHT_END_HOUR, NIGHT_START_HOUR, live_rows, min_block_samples
 from ..models import Criteria, NightFlow, NightMinimum, SensorMethodSettings
 
 logger = logging.getLogger(__name__)
@@ -45,7 +48,7 @@ def block_floor(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 10, second=0, microsecond=0)
 
 
-def store_blocks(now: datetime) -> int:
+def store_blocks(now: datetime, sensor_ids: Sequence[int] | None = None) -> int:
     """Upsert the 10-minute night means of the last BLOCKS_PER_RUN complete blocks; return rows written."""
     latest = block_floor(now) - BLOCK
     written = 0
@@ -54,12 +57,10 @@ def store_blocks(now: datetime) -> int:
         night = night_of(start)
         if night is None:
             continue
-        means = (
-            Reading.objects.filter(ts__gte=start, ts__lt=start + BLOCK)
-            .values("sensor_id")
-            .annotate(mean=Avg("flow"), samples=Count("id"))
-            .order_by()
-        )
+        readings = Reading.objects.filter(ts__gte=start, ts__lt=start + BLOCK)
+        if sensor_ids is not None:
+            readings = readings.filter(sensor_id__in=sensor_ids)
+        means = readings.values("sensor_id").annotate(mean=Avg("flow"), samples=Count("id")).order_by()
         rows = [
             NightFlow(
                 sensor_id=row["sensor_id"], start=start, night=night, mean_flow=row["mean"], samples=row["samples"]
@@ -77,38 +78,60 @@ def store_blocks(now: datetime) -> int:
     return written
 
 
-def summarise_night(night: date) -> int:
-    """Upsert every sensor's NightMinimum for `night` (vectorised over sensors); return rows written."""
-    minima = list(
-        NightFlow.objects.filter(night=night, samples__gte=MIN_BLOCK_SAMPLES)
-        .values("sensor_id")
+def summarise_night(night: date, sensor_ids: Sequence[int] | None = None, criteria_version: int | None = None) -> int:
+    """Upsert every sensor's NightMinimum for `night` (vectorised over sensors); return rows written.
+
+    Baseline and cadence come from the newest live criteria of each sensor, or from `criteria_version` (a
+    replayed period's). Blocks are grouped by their reading count, so each sensor's minimum uses the blocks
+    its own cadence counts (min_block_samples) in one query.
+    """
+    blocks = NightFlow.objects.filter(night=night)
+    if sensor_ids is not None:
+        blocks = blocks.filter(sensor_id__in=sensor_ids)
+    by_samples = list(
+        blocks.values("sensor_id", "samples")
         .annotate(min_flow=Min("mean_flow"), blocks=Count("id"))
-        .order_by("sensor_id")
+        .order_by("sensor_id", "samples")
     )
+    if not by_samples:
+        return 0
+    # baseline and cadence are the same on every hour's row of a version: read one slot, newest version wins
+    # (for the baseline, the newest version that has one)
+    learned = live_rows() if criteria_version is None else Criteria.objects.filter(version_id=criteria_version)
+    baselines: dict[int, float] = {}
+    cadences: dict[int, int] = {}
+    for sensor, night_baseline, cadence in (
+        learned.filter(sensor_id__in={row["sensor_id"] for row in by_samples}, metric="flow", hour=0, weekend=False)
+        .order_by("sensor_id", "version_id")
+        .values_list("sensor_id", "night_baseline", "cadence_minutes")
+    ):
+        cadences[sensor] = cadence
+        if night_baseline is not None:
+            baselines[sensor] = night_baseline
+    minima: dict[int, tuple[float, int]] = {}
+    for row in by_samples:
+        sensor = row["sensor_id"]
+        if row["samples"] < int(min_block_samples(cadences.get(sensor, 1))):
+            continue
+        low, count = minima.get(sensor, (np.inf, 0))
+        minima[sensor] = (min(low, row["min_flow"]), count + row["blocks"])
     if not minima:
         return 0
-    sensor_ids = np.array([row["sensor_id"] for row in minima])
-    min_flow = np.array([row["min_flow"] for row in minima], dtype=float)
-    # the baseline is the same on every hour's row of a version: read one slot, newest version wins
-    baselines = dict(
-        Criteria.objects.filter(
-            sensor_id__in=sensor_ids.tolist(), metric="flow", hour=0, weekend=False, night_baseline__isnull=False
-        )
-        .order_by("sensor_id", "version_id")
-        .values_list("sensor_id", "night_baseline")
-    )
+    summarised = np.array(sorted(minima))
+    min_flow = np.array([minima[sensor][0] for sensor in summarised], dtype=float)
+    block_counts = [minima[sensor][1] for sensor in summarised]
     margins = dict(
         SensorMethodSettings.objects.filter(night_margin__isnull=False).values_list("sensor_id", "night_margin")
     )
-    baseline = np.array([baselines.get(sensor, np.nan) for sensor in sensor_ids], dtype=float)
-    margin = np.array([margins.get(sensor, settings.ANOMALY_NIGHT_MARGIN) for sensor in sensor_ids], dtype=float)
+    baseline = np.array([baselines.get(sensor, np.nan) for sensor in summarised], dtype=float)
+    margin = np.array([margins.get(sensor, settings.ANOMALY_NIGHT_MARGIN) for sensor in summarised], dtype=float)
     exceeded = ~np.isnan(baseline) & (min_flow > baseline * (1 + margin))
     previous = dict(
-        NightMinimum.objects.filter(night=night - timedelta(days=1), sensor_id__in=sensor_ids.tolist()).values_list(
+        NightMinimum.objects.filter(night=night - timedelta(days=1), sensor_id__in=summarised.tolist()).values_list(
             "sensor_id", "streak"
         )
     )
-    streak = np.where(exceeded, np.array([previous.get(sensor, 0) for sensor in sensor_ids]) + 1, 0)
+    streak = np.where(exceeded, np.array([previous.get(sensor, 0) for sensor in summarised]) + 1, 0)
     rows = [
         NightMinimum(
             sensor_id=int(sensor),
@@ -117,10 +140,10 @@ def summarise_night(night: date) -> int:
             baseline=None if np.isnan(base) else float(base),
             exceeded=bool(over),
             streak=int(count),
-            blocks=int(row["blocks"]),
+            blocks=int(blocks_counted),
         )
-        for sensor, flow, base, over, count, row in zip(
-            sensor_ids, min_flow, baseline, exceeded, streak, minima, strict=True
+        for sensor, flow, base, over, count, blocks_counted in zip(
+            summarised, min_flow, baseline, exceeded, streak, block_counts, strict=True
         )
     ]
     NightMinimum.objects.bulk_create(
@@ -133,16 +156,26 @@ def summarise_night(night: date) -> int:
     return len(rows)
 
 
-def store_night_flow(now: datetime | None = None) -> dict[str, int]:
-    """The 10-minute job: night blocks of the last hour, then the summary of the last complete night."""
+def store_night_flow(
+    now: datetime | None = None, sensor_ids: Sequence[int] | None = None, criteria_version: int | None = None
+) -> dict[str, int]:
+    """The 10-minute job: night blocks of the last hour, then the summary of the last complete night.
+
+    `sensor_ids` and `criteria_version` scope it to a replay's sensors and period (default: every sensor,
+    the newest live criteria).
+    """
     now = now or timezone.now()
     with transaction.atomic():
-        blocks = store_blocks(now)
+        blocks = store_blocks(now, sensor_ids)
         night = last_complete_night(now)
         # re-summarise during the hour after the night ends, so its last (possibly late) blocks count
         local = timezone.localtime(now)
         summarised = 0
-        if local.hour == NIGHT_END_HOUR or not NightMinimum.objects.filter(night=night).exists():
-            summarised = summarise_night(night)
-    logger.info("night flow: %d block row(s), %d night summaries for %s", blocks, summarised, night)
+        summaries = NightMinimum.objects.filter(night=night)
+        if sensor_ids is not None:
+            summaries = summaries.filter(sensor_id__in=sensor_ids)
+        if local.hour == NIGHT_END_HOUR or not summaries.exists():
+            summarised = summarise_night(night, sensor_ids, criteria_version)
+    level = logging.INFO if sensor_ids is None else logging.DEBUG  # a replay runs this every 10 minutes of history
+    logger.log(level, "night flow: %d block row(s), %d night summaries for %s", blocks, summarised, night)
     return {"blocks": blocks, "summaries": summarised}

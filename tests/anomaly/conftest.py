@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -16,6 +17,12 @@ from sensors.simulation import Fault, simulate
 # A Wednesday, 21:00 in Seoul: a weekday evening hour.
 MINUTE = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 CODES = ["001", "002", "003", "004"]
+
+
+@pytest.fixture(autouse=True)
+def event_notifications(settings: Any) -> None:
+    """anomaly's tests check per-event messages, which aiops' incident messages replace by default."""
+    settings.ANOMALY_EVENT_NOTIFICATIONS = True
 
 
 @pytest.fixture

@@ -58,6 +58,10 @@ def test_list_filters(make_event: Callable[..., AnomalyEvent]) -> None:
         [first.pk, second.pk, late.pk]
     )
     assert late.pk not in ids(f"end={(T0 + timedelta(hours=1)).isoformat().replace('+', '%2B')}")
+    replayed = make_event("001", method="system", replayed=True, status="resolved", ended_at=T0)
+    assert ids("replayed=true") == [replayed.pk]
+    assert replayed.pk not in ids("replayed=false")
+    assert client.get(f"/api/v1/anomalies/{replayed.pk}/").json()["replayed"] is True
 
 
 def test_bad_filter_is_a_readable_400() -> None:
@@ -96,12 +100,14 @@ def test_criteria_current_and_history(sensors: dict[str, Sensor]) -> None:
             found.setdefault(row["sensor"], set()).add(row["version"])
         return found
 
-    assert versions("metric=flow") == {"001": {new.pk}, "002": {old.pk}}  # newest covering each sensor
+    replay = build_from_frame(simulate(["002"], start, 2 * 1440).readings, source=CriteriaSource.REPLAY, detail="r")
+    assert versions("metric=flow") == {"001": {new.pk}, "002": {old.pk}}  # newest live version covering each sensor
+    assert versions(f"sensor=002&version={replay.pk}") == {"002": {replay.pk}}  # a replay's: asked for by number
     assert versions("sensor=001&history=true") == {"001": {old.pk, new.pk}}
     assert versions(f"sensor=001&version={old.pk}") == {"001": {old.pk}}
     rows = client.get("/api/v1/criteria/?sensor=002&metric=pressure&hour=3&weekend=false").json()["results"]
     assert len(rows) == 1
     assert rows[0]["lower"] < rows[0]["median"] < rows[0]["upper"]
     listed = client.get("/api/v1/criteria-versions/").json()["results"]
-    assert [v["id"] for v in listed] == [new.pk, old.pk]
+    assert [v["id"] for v in listed] == [replay.pk, new.pk, old.pk]
     assert CriteriaVersion.objects.get(pk=new.pk).sensors == 1

@@ -25,7 +25,9 @@ def write_csv(path: Path, rows: list[list[str]], header: list[str] | None = None
 def series_rows(points: int = 600, spike_at: int = 500) -> list[list[str]]:
     rng = np.random.default_rng(0)
     start = datetime(2026, 5, 1, tzinfo=UTC)
-    values = 40 + rng.normal(0, 2, points)
+    # bounded noise: with Gaussian noise the default method also (rightly) alarms on the first new record
+    # low/high beyond 5 % of the range seen (row 303 of this seed), which is not what this file tests
+    values = 40 + rng.uniform(-3, 3, points)
     values[spike_at : spike_at + 3] = 95  # one episode of three points
     return [[(start + timedelta(minutes=i)).isoformat(), f"{value:.3f}", f"n{i}"] for i, value in enumerate(values)]
 
@@ -45,12 +47,12 @@ def test_rows_unchanged_in_order_with_one_alert_per_episode(tmp_path: Path) -> N
     assert [[r["when"], r["cpu"], r["note"]] for r in out] == rows
     flagged = [i for i, r in enumerate(out) if r["is_anomaly"] == "1"]
     assert flagged == [500]
-    assert "600 rows, method ensemble" in summary
+    assert "600 rows, method likelihood" in summary
     assert "1 anomalies (episode starts)" in summary
     assert len(summary.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("method", ["zscore", "iqr", "seasonal", "hst", "ensemble"])
+@pytest.mark.parametrize("method", ["likelihood", "zscore", "iqr", "seasonal", "hst", "ensemble"])
 def test_scores_equal_the_detector_and_unsorted_input_is_scored_in_time_order(tmp_path: Path, method: str) -> None:
     rows = series_rows(300, 250)
     shuffled = rows[150:] + rows[:150]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pandas as pd
@@ -16,6 +16,7 @@ from anomaly.services.night import last_complete_night
 from forecasting.models import Forecast
 from sensors.models import Reading, Sensor
 from sensors.outbox import OUTBOX_KEY
+from sensors.predictions import minute_flags
 from sensors.protocol import format_alert_frame
 from sensors.settings import frame_layout
 from sensors.simulation import Fault
@@ -72,6 +73,8 @@ def test_each_fault_fires_its_method(
     assert flags("002") == ("1000", "100")  # stuck for 11 minutes
     assert flags("003") == ("0100", "000")  # flow x4 for one minute
     assert flags("004") == ("1000", "100")  # no reading for 7 minutes: gap
+    # The same digits are handed to sensors for the 10-minute server frame's rows.
+    assert minute_flags([MINUTE]) == {(code, MINUTE): flags(code) for code in ("001", "002", "003", "004")}
     states = {(e.subject, e.metric): e.evidence["state"] for e in AnomalyEvent.objects.filter(method="system")}
     assert states[("001", "flow")] == "status"
     assert states[("002", "pressure")] == "stuck"
@@ -195,10 +198,13 @@ def test_two_concurrent_cycles_of_one_minute_evaluate_it_once(
 
     readings(faults=[Fault("spike", "003", MINUTE, MINUTE + timedelta(minutes=1))])
     outcomes: list[object] = []
+    errors: list[BaseException] = []
 
     def cycle() -> None:
         try:
             outcomes.append(detect.detect_minute(MINUTE))
+        except Exception as exc:  # noqa: BLE001 - a thread's exception is otherwise lost: kept for the assertion
+            errors.append(exc)
         finally:
             connection.close()
 
@@ -207,8 +213,44 @@ def test_two_concurrent_cycles_of_one_minute_evaluate_it_once(
         thread.start()
     for thread in threads:
         thread.join()
-    assert sum(outcome is not None for outcome in outcomes) == 1
+    assert errors == []
+    assert len(outcomes) == 2
+    assert sum(outcome is not None for outcome in outcomes) == 1  # one evaluated it ...
+    assert sum(outcome is None for outcome in outcomes) == 1  # ... the other saw the claim and skipped
     assert AnomalyEvent.objects.get(subject="003", method="value").fired_count == 1
+
+
+@pytest.fixture
+def failing_event_insert() -> Iterator[None]:
+    """A real integrity error inside the cycle: a trigger refusing event inserts with SQLSTATE 23505."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_event() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused by test' USING ERRCODE = 'unique_violation'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_event BEFORE INSERT ON anomaly_anomalyevent "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_event()"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER refuse_event ON anomaly_anomalyevent")
+        cursor.execute("DROP FUNCTION refuse_event()")
+
+
+def test_an_integrity_error_other_than_the_claim_fails_the_cycle_and_keeps_the_minute_pending(
+    criteria: CriteriaVersion, readings: Callable[..., pd.DataFrame], failing_event_insert: None
+) -> None:
+    """Only the DetectionRun claim may be read as "already evaluated"; anything else must fail loudly."""
+    from django.db import IntegrityError
+
+    readings(faults=[Fault("spike", "003", MINUTE, MINUTE + timedelta(minutes=1))])
+    with pytest.raises(IntegrityError, match="refused by test"):
+        detect.detect_minute(MINUTE)
+    assert not DetectionRun.objects.filter(minute=MINUTE).exists()  # rolled back: the catch-up evaluates it again
+    assert MINUTE in detect.pending_minutes(MINUTE + timedelta(minutes=detect.settings.ANOMALY_DETECT_DELAY_MINUTES))
 
 
 def test_events_of_a_deactivated_sensor_close(

@@ -55,7 +55,7 @@ def test_batch_equals_streaming(method: str) -> None:
     np.testing.assert_array_equal(np.array(streamed), score_series(method, timestamps, values))
 
 
-@pytest.mark.parametrize("method", ["seasonal", "hst", "ensemble", "iforest"])
+@pytest.mark.parametrize("method", ["likelihood", "seasonal", "hst", "ensemble", "iforest"])
 def test_a_spike_inside_the_daily_swing_fires(method: str) -> None:
     timestamps, values = daily_series(900 if method == "iforest" else 3000)
     spike = len(values) - 100
@@ -64,7 +64,7 @@ def test_a_spike_inside_the_daily_swing_fires(method: str) -> None:
     assert scores[spike] >= make_detector(method).threshold
 
 
-@pytest.mark.parametrize("method", ["zscore", "iqr", "ensemble", "hst"])
+@pytest.mark.parametrize("method", ["likelihood", "zscore", "iqr", "ensemble", "hst"])
 def test_a_level_outlier_on_a_flat_series_fires(method: str) -> None:
     rng = np.random.default_rng(3)
     values = 50 + rng.normal(0, 1, 800)
@@ -106,3 +106,34 @@ def test_episode_starts_flags_only_the_first_point_of_each_episode() -> None:
     flags = [0, 1, 1, 1, 0, 1, 0, 0, 0, 1, 1]
     assert episode_starts(flags, clean_points=1).astype(int).tolist() == [0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0]
     assert episode_starts(flags, clean_points=3).astype(int).tolist() == [0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+
+
+def test_likelihood_learns_a_noisy_series_instead_of_alarming_on_it() -> None:
+    """Heavy-tailed noise makes the raw Gaussian score high all the time; the likelihood learns that."""
+    rng = np.random.default_rng(5)
+    values = 100 + rng.standard_t(2, 5000)
+    timestamps = [START + timedelta(minutes=5 * i) for i in range(len(values))]
+    raw = score_series("zscore", timestamps, values)
+    scores = score_series("likelihood", timestamps, values)
+    after_learning = slice(1000, None)
+    raw_alarms = episode_starts(raw[after_learning] >= 5, clean_points=10).sum()
+    alarms = episode_starts(scores[after_learning] >= 1, clean_points=10).sum()
+    assert raw_alarms > 50  # measured 90: the robust z-score alone keeps alarming
+    assert alarms <= 3  # measured 2: the two largest t(2) excursions
+
+
+def test_likelihood_fires_on_a_new_record_low() -> None:
+    timestamps, values = daily_series(2000)
+    values[1800] = values[:1800].min() - 2  # a drop below anything seen, small next to the swing
+    scores = score_series("likelihood", timestamps, values)
+    assert scores[1800] >= 1
+
+
+def test_a_changed_shape_at_the_usual_level_fires() -> None:
+    """Only the subsequence neighbours see this: the values stay inside the usual range, the rhythm changes."""
+    timestamps, values = daily_series(4000, seed=2)
+    rng = np.random.default_rng(9)
+    values[3000:3060] = rng.uniform(7.5, 12.5, 60)  # jumps around within the daily range
+    scores = score_series("likelihood", timestamps, values)
+    assert (scores[3000:3060] >= 1).any()
+    assert (scores[1000:2990] >= 1).sum() <= 2

@@ -21,7 +21,7 @@ import pandas as pd
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from anomaly.detectors import METHODS, episode_starts, make_detector
+from anomaly.detectors import DEFAULT_METHOD, METHODS, alarms
 
 MAX_LISTED = 10
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--timestamp-col", required=True)
         parser.add_argument("--value-col", required=True)
-        parser.add_argument("--method", default="ensemble", choices=METHODS)
+        parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
         parser.add_argument("--output", type=Path, help="output CSV (default: stdout)")
         parser.add_argument(
             "--clean-points",
@@ -52,19 +52,14 @@ class Command(BaseCommand):
         started = time.perf_counter()
         header, rows = self._read(options["file"])
         timestamps, values, missing = self._columns(header, rows, options["timestamp_col"], options["value_col"])
-        detector = make_detector(options["method"])
-        order = np.argsort(timestamps.to_numpy(), kind="stable")  # stream in time order, write in input order
-        scores = np.full(len(rows), math.nan)
-        for index in order:
-            scores[index] = detector.update(timestamps.iloc[index].to_pydatetime(), values[index])
-        flagged = np.nan_to_num(scores, nan=0.0) >= detector.threshold
         clean = options["clean_points"] if options["clean_points"] is not None else settings.ANOMALY_CLEAN_MINUTES
-        starts = np.zeros(len(rows), dtype=bool)
-        starts[order] = episode_starts(flagged[order], clean_points=max(clean, 1))
+        # streamed in time order, written in input order
+        scores, starts, threshold = alarms(options["method"], list(timestamps.dt.to_pydatetime()), values, clean)
+        flagged = np.nan_to_num(scores, nan=0.0) >= threshold
         self._write(options["output"], header, rows, scores, starts)
         elapsed = time.perf_counter() - started
         summary = (
-            f"detect_csv: {len(rows)} rows, method {options['method']}, threshold {detector.threshold:g}, "
+            f"detect_csv: {len(rows)} rows, method {options['method']}, threshold {threshold:g}, "
             f"{int(flagged.sum())} rows above it, {int(starts.sum())} anomalies (episode starts), "
             f"{missing} without a value, {len(rows) / max(elapsed, 1e-9):.0f} rows/s"
         )
