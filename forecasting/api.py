@@ -44,7 +44,6 @@ class ForecastViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Forecast.objects.select_related("sensor").order_by("sensor__code", "metric", "issued_at", "target")
     serializer_class = ForecastSerializer
     filterset_class = ForecastFilter
-    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         filtered = super().filter_queryset(queryset)
@@ -73,7 +72,6 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = ModelVersion.objects.order_by("-created_at")
     serializer_class = ModelVersionSerializer
     filterset_fields = ["metric", "status"]
-    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
     @extend_schema(request=TrainRequestSerializer, responses={202: TrainingRunSerializer}, summary="Queue training")
     @action(detail=False, methods=["post"], permission_classes=[permissions.IsAuthenticated])
@@ -98,4 +96,3 @@ class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = TrainingRun.objects.order_by("-queued_at")
     serializer_class = TrainingRunSerializer
     filterset_fields = ["status"]
-    permission_classes = [permissions.IsAuthenticatedOrReadOnly]

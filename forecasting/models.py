@@ -120,6 +120,9 @@ class Forecast(models.Model):
     issued_at = models.DateTimeField()
     target = models.DateTimeField()
     value = models.FloatField()
+    lower = models.FloatField(null=True, blank=True, help_text="10 % bound (calibrated on validation); empty: none")
+    upper = models.FloatField(null=True, blank=True, help_text="90 % bound (calibrated on validation); empty: none")
+    degraded = models.BooleanField(default=False, help_text="issued through a gap in the last day of inputs")
     model_version = models.ForeignKey(
         ModelVersion,
         null=True,

@@ -14,7 +14,7 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
         description="Hourly forecasts for the next 168 hours, every active sensor, flow and pressure.",
     ),
     PeriodicTaskSpec(
-        name="forecasting: yearly LSTM training",
+        name="forecasting: yearly training",
         task="forecasting.train",
         cron="30 3 1 1 *",
         description="Retrain both metrics on all history; activated only if better than seasonal naive.",

@@ -13,7 +13,18 @@ class ForecastSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Forecast
-        fields = ["sensor", "metric", "issued_at", "target", "value", "model_version", "produced_by"]
+        fields = [
+            "sensor",
+            "metric",
+            "issued_at",
+            "target",
+            "value",
+            "lower",
+            "upper",
+            "degraded",
+            "model_version",
+            "produced_by",
+        ]
 
     def get_produced_by(self, forecast: Forecast) -> str:
         return "model" if forecast.model_version_id else "seasonal_naive"

@@ -28,7 +28,7 @@ import pandas as pd
 from django.conf import settings
 
 from . import ForecastError
-from .model import forecast
+from .forecaster import band_coverage, forecast
 from .series import HORIZON_HOURS, HourlySeries, horizon_errors, hourly_series
 from .training import fit_with_settings
 
@@ -95,6 +95,26 @@ def read_csv(path: Path, timestamp_col: str, value_col: str, time_zone: str) -> 
     )
 
 
+def read_exog(path: Path, timestamp_col: str, columns: list[str], time_zone: str) -> pd.DataFrame:
+    """Exogenous inputs (e.g. the site's weather forecast) as hourly means on UTC hours, one column each.
+
+    Timestamps follow rule 1; unparseable rows and non-numeric cells are dropped (a missing input is NaN,
+    which the gradient-boosted candidate takes as unknown).
+    """
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ForecastError(f"cannot read {path}: {exc}") from exc
+    missing = [name for name in (timestamp_col, *columns) if name not in frame.columns]
+    if missing:
+        raise ForecastError(f"{path}: no column {', '.join(map(repr, missing))}; columns are {list(frame.columns)}")
+    stamps = to_utc(frame[timestamp_col], time_zone)
+    values = frame[columns].apply(lambda column: pd.to_numeric(column.str.strip(), errors="coerce"))
+    values = values[stamps.notna().to_numpy()]
+    values.index = pd.DatetimeIndex(stamps[stamps.notna()]).floor("h")
+    return values.groupby(level=0).mean().astype(float)
+
+
 def backtest(
     path: Path,
     *,
@@ -107,6 +127,7 @@ def backtest(
     epochs: int | None = None,
     time_zone: str | None = None,
     predictions_path: Path | None = None,
+    exog: pd.DataFrame | None = None,
 ) -> dict:
     """Train on hours before `train_until`, forecast at it and `origins - 1` later origins, score both."""
     started = time.perf_counter()
@@ -120,27 +141,34 @@ def backtest(
     if first_origin >= data.series.end:
         raise ForecastError(f"--train-until {first_origin} is after the last data hour ({data.series.end})")
     training = data.series.until(first_origin)
-    result = fit_with_settings({training.key: training}, epochs=epochs, time_zone=time_zone)
-    issued, model_rows, baseline_rows, actual_rows = [], [], [], []
+    # Exogenous inputs of hours after T stand in for the forecast a site would have had at each origin.
+    result = fit_with_settings({training.key: training}, epochs=epochs, time_zone=time_zone, exog=exog)
+    issued, model_rows, baseline_rows, actual_rows, lower_rows, upper_rows = [], [], [], [], [], []
     for index in range(origins):
         origin = first_origin + index * step
         if origin >= data.series.end:
             break
         known = data.series.until(origin)
-        predicted = forecast(result.model, result.scalers, [known], origin, time_zone).get(known.key)
+        predicted = forecast(result.model, result.scalers, [known], origin, time_zone, exog=exog).get(known.key)
         naive = forecast(None, result.scalers, [known], origin, time_zone).get(known.key)
         if predicted is None or naive is None:
             continue  # no observed hour in the input window: nothing to issue at this origin
         issued.append(origin)
-        model_rows.append(predicted)
-        baseline_rows.append(naive)
+        model_rows.append(predicted.value)
+        baseline_rows.append(naive.value)
+        lower_rows.append(predicted.lower if predicted.lower is not None else np.full(HORIZON_HOURS, np.nan))
+        upper_rows.append(predicted.upper if predicted.upper is not None else np.full(HORIZON_HOURS, np.nan))
         actual_rows.append(data.series.at(pd.date_range(origin, periods=HORIZON_HOURS, freq="h")))
     if not issued:
         raise ForecastError("no origin had an observed hour in the two weeks before it")
     model, baseline, actual = np.array(model_rows), np.array(baseline_rows), np.array(actual_rows)
+    lower, upper = np.array(lower_rows), np.array(upper_rows)
     if predictions_path is not None:
         _write_predictions(
-            predictions_path, origins=issued, model=model, baseline=baseline, actual=actual, horizon_hours=horizon_hours
+            predictions_path,
+            origins=issued,
+            columns={"actual": actual, "model": model, "baseline": baseline, "lower": lower, "upper": upper},
+            horizon_hours=horizon_hours,
         )
     model_errors = horizon_errors(model, actual, horizon_hours)
     baseline_errors = horizon_errors(baseline, actual, horizon_hours)
@@ -155,6 +183,10 @@ def backtest(
         "origins": len(issued),
         "horizon_hours": horizon_hours,
         "epochs": result.epochs,
+        "candidate": result.params["kind"],
+        "shares": result.params["shares"],
+        "validation_candidates_mae": {name: errors["mae"] for name, errors in result.candidates.items()},
+        "band_coverage": band_coverage(actual[:, :horizon_hours], lower[:, :horizon_hours], upper[:, :horizon_hours]),
         "model": model_errors,
         "baseline": baseline_errors,
         "ratio_24h": _ratio(model_errors["mae_24h"], baseline_errors["mae_24h"]),
@@ -168,26 +200,19 @@ def _ratio(model: float | None, baseline: float | None) -> float | None:
 
 
 def _write_predictions(
-    path: Path,
-    *,
-    origins: list[pd.Timestamp],
-    model: np.ndarray,
-    baseline: np.ndarray,
-    actual: np.ndarray,
-    horizon_hours: int,
+    path: Path, *, origins: list[pd.Timestamp], columns: dict[str, np.ndarray], horizon_hours: int
 ) -> None:
+    """timestamp, origin, then one column per array (NaN written empty: an unobserved actual, no band)."""
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["timestamp", "origin", "actual", "model", "baseline"])
+        writer.writerow(["timestamp", "origin", *columns])
         for row, origin in enumerate(origins):
             for step in range(horizon_hours):
-                actual_value = actual[row, step]
+                cells = [values[row, step] for values in columns.values()]
                 writer.writerow(
                     [
                         (origin + pd.Timedelta(hours=step)).isoformat(),
                         origin.isoformat(),
-                        "" if np.isnan(actual_value) else f"{actual_value:.6g}",
-                        f"{model[row, step]:.6g}",
-                        f"{baseline[row, step]:.6g}",
+                        *("" if np.isnan(cell) else f"{cell:.6g}" for cell in cells),
                     ]
                 )

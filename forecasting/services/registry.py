@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -19,22 +19,25 @@ from django.utils import timezone
 from ..metrics import MODEL_LOAD_FAILURES
 from ..models import ModelVersion
 from . import ForecastError
-from .model import FitResult
+from .forecaster import DAYS, FitResult, Forecaster
 from .series import Scaler
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
-SCALERS_FILE = "scalers.json"
-ARTIFACT_FORMAT = 1
+MODEL_FILE = "model.keras"  # the LSTM, when the chosen candidate uses it
+BOOSTED_FILE = "boosted.joblib"  # the gradient-boosted trees, when it uses them
+SCALERS_FILE = "scalers.json"  # scalers, the candidates' shares per lead day, the band, the calendar
+# 3: a Forecaster with per-lead-day shares; 2: one kind (an LSTM/trees blend weight); 1: an LSTM only.
+# Formats 1 and 2 still load (their shares are the same on every day).
+ARTIFACT_FORMAT = 3
 
 
 @dataclass
 class LoadedModel:
-    """What prediction needs from a version: the Keras model, its scalers and its calendar time zone."""
+    """What prediction needs from a version: the forecaster, its scalers and its calendar time zone."""
 
     version_id: int
-    model: Any
+    model: Forecaster
     scalers: dict[str, Scaler]
     time_zone: str
     trained_at: float  # Unix time the version was created
@@ -49,18 +52,30 @@ def artifact_path(version: ModelVersion) -> Path:
 
 
 def save_artifact(version: ModelVersion, result: FitResult) -> None:
-    """Write model + scalers under <model dir>/<metric>/v<id>/ (written to a temp dir, then renamed)."""
+    """Write the forecaster's parts + scalers under <model dir>/<metric>/v<id>/ (a temp dir, then renamed)."""
     relative = f"{version.metric}/v{version.pk}"
     final = Path(settings.FORECAST_MODEL_DIR) / relative
     staging = final.with_name(final.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    result.model.save(staging / MODEL_FILE)
+    forecaster = result.model
+    if forecaster.lstm is not None:
+        forecaster.lstm.save(staging / MODEL_FILE)
+    if forecaster.boosted is not None:
+        import joblib
+
+        joblib.dump(forecaster.boosted, staging / BOOSTED_FILE)
     payload = {
         "format": ARTIFACT_FORMAT,
         "metric": version.metric,
         "version": version.pk,
         "time_zone": result.params["time_zone"],
+        "kind": forecaster.kind,
+        "shares": forecaster.shares,
+        "band": forecaster.band,
+        "band_spread": forecaster.band_spread,
+        "holiday_country": forecaster.holiday_country,
+        "exog_columns": forecaster.exog_columns,
         "scalers": {key: [scaler.loc, scaler.scale] for key, scaler in result.scalers.items()},
     }
     (staging / SCALERS_FILE).write_text(json.dumps(payload, indent=1))
@@ -73,27 +88,70 @@ def save_artifact(version: ModelVersion, result: FitResult) -> None:
 _cache: dict[int, tuple[float, LoadedModel]] = {}
 
 
+def _shares(payload: dict, kind: str) -> list[dict[str, float]]:
+    """Per-lead-day shares (format 3), or the same on every day from a format 1/2 kind and blend weight."""
+    if payload.get("shares"):
+        return [{str(name): float(weight) for name, weight in day.items()} for day in payload["shares"]]
+    if kind == "blend":
+        weight = float(payload.get("lstm_weight", 1.0))
+        return [{"lstm": weight, "boosted": 1 - weight}] * DAYS
+    return [{kind: 1.0}] * DAYS
+
+
 def load(version: ModelVersion) -> LoadedModel:
     """The version's model, loaded once per process (reloaded if its files changed); ArtifactError if unusable."""
     directory = artifact_path(version)
-    model_file, scalers_file = directory / MODEL_FILE, directory / SCALERS_FILE
+    scalers_file = directory / SCALERS_FILE
     try:
-        stamp = max(model_file.stat().st_mtime, scalers_file.stat().st_mtime)
+        payload = json.loads(scalers_file.read_text())
+        kind = str(payload.get("kind", "lstm"))  # format 1 artifacts hold an LSTM only
+        shares = _shares(payload, kind)
+        serving = {name for day in shares for name in day}
+        files = [scalers_file]
+        if "lstm" in serving:
+            files.append(directory / MODEL_FILE)
+        if "boosted" in serving:
+            files.append(directory / BOOSTED_FILE)
+        stamp = max(path.stat().st_mtime for path in files)
     except OSError as exc:
         raise ArtifactError(f"{version}: artifact missing under {directory}") from exc
+    except (ValueError, AttributeError) as exc:
+        raise ArtifactError(f"{version}: {scalers_file} is unreadable: {exc}") from exc
     cached = _cache.get(version.pk)
     if cached and cached[0] == stamp:
         return cached[1]
-    import keras
-
     try:
-        payload = json.loads(scalers_file.read_text())
         scalers = {key: Scaler(float(loc), float(scale)) for key, (loc, scale) in payload["scalers"].items()}
         time_zone = str(payload["time_zone"])
-        model = keras.models.load_model(model_file, compile=False)
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        forecaster = Forecaster(
+            kind,
+            shares=shares,
+            band=[[float(low), float(high)] for low, high in payload.get("band", [])],
+            band_spread=float(payload.get("band_spread", 1.0)),
+            holiday_country=str(payload.get("holiday_country", "")),
+            exog_columns=[str(name) for name in payload.get("exog_columns", [])],
+        )
+        if "lstm" in serving:
+            import keras
+
+            forecaster.lstm = keras.models.load_model(directory / MODEL_FILE, compile=False)
+        if "boosted" in serving:
+            import joblib
+
+            forecaster.boosted = joblib.load(directory / BOOSTED_FILE)
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+    ) as exc:
         raise ArtifactError(f"{version}: artifact under {directory} is unreadable: {exc}") from exc
-    loaded = LoadedModel(version.pk, model, scalers, time_zone, version.created_at.timestamp())
+    loaded = LoadedModel(version.pk, forecaster, scalers, time_zone, version.created_at.timestamp())
     _cache[version.pk] = (stamp, loaded)
     return loaded
 
@@ -107,7 +165,7 @@ def active_model(metric: str) -> LoadedModel | None:
         return load(version)
     except ArtifactError:
         MODEL_LOAD_FAILURES.labels(metric=metric).inc()
-        logger.exception("serving the seasonal-naive baseline for %s instead", metric)
+        logger.exception("active model %s unusable: serving the seasonal-naive baseline for %s", version, metric)
         return None
 
 

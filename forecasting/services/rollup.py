@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import Avg, Count, Max, Q
 from django.db.models.functions import TruncHour
 
+from core.retention import delete_in_batches
 from sensors.models import Metric, Reading
 
 from ..models import HourlyMean
@@ -105,5 +106,5 @@ def load(
 
 
 def purge(before: datetime) -> int:
-    deleted, _ = HourlyMean.objects.filter(hour__lt=before).delete()
-    return deleted
+    """Delete roll-ups of hours before `before` (the oldest hour a forecast window still reads)."""
+    return delete_in_batches(HourlyMean.objects.filter(hour__lt=before), batch_size=10_000)[0]

@@ -126,9 +126,15 @@ def execute(run_id: int, *, progress: Progress | None = None) -> TrainingRun | N
     results: dict[str, dict] = {}
     errors: list[str] = []
     try:
-        for metric in run.metrics:
+        for position, metric in enumerate(run.metrics, start=1):
             try:
-                version = train_metric(metric, since=run.since, epochs=run.epochs, run=run, progress=progress)
+                version = train_metric(
+                    metric,
+                    since=run.since,
+                    epochs=run.epochs,
+                    run=run,
+                    progress=progress or progress_recorder(run_id, metric, position, len(run.metrics)),
+                )
             except ForecastError as exc:
                 logger.warning("training run %s, %s: %s", run_id, metric, exc)
                 errors.append(f"{metric}: {exc}")
@@ -142,6 +148,18 @@ def execute(run_id: int, *, progress: Progress | None = None) -> TrainingRun | N
     finally:
         heartbeat.stop()
     return _finish(run, results, errors)
+
+
+def progress_recorder(run_id: int, metric: str, position: int, count: int) -> Progress:
+    """Keeps the epoch a running run has reached in its summary (the console shows it; _finish replaces it)."""
+
+    def record(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        progress = {"metric": metric, "position": position, "metrics": count, "epoch": epoch, "epochs": epochs}
+        if "loss" in logs:
+            progress["loss"] = round(logs["loss"], 6)
+        TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(summary={"progress": progress})
+
+    return record
 
 
 def _finish(run: TrainingRun, results: dict[str, dict], errors: list[str]) -> TrainingRun:

@@ -21,6 +21,9 @@ from . import ForecastError, NotEnoughHistoryError
 
 HORIZON_HOURS = 168  # predicted directly: one output per hour of the next 7 days
 LAG_HOURS = 336  # two weeks of inputs: the seasonal-naive week and the one before it
+# What a forecast reads before its origin: 4 weeks, for the gradient-boosted candidate's same hour of the
+# week 1-4 weeks back (the LSTM reads the last LAG_HOURS of it). A series needs only LAG_HOURS of it.
+HISTORY_HOURS = 672
 # The LSTM reads the last two days hour by hour (recent level and dynamics); the seasonal candidates cover
 # the rest. 48 steps cost a third of 168 and validated better on the simulator.
 SEQ_HOURS = 48

@@ -7,13 +7,15 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+import pandas as pd
 from django.conf import settings
 
 from ..metrics import MODEL_RATIO, TRAINING_SECONDS
 from ..models import ModelVersion, TrainingRun
 from . import registry
+from .calendar import resolve_country
 from .data import load_hourly
-from .model import FitResult, fit
+from .forecaster import FitResult, fit
 from .series import HourlySeries
 
 logger = logging.getLogger(__name__)
@@ -26,9 +28,11 @@ def fit_with_settings(
     *,
     epochs: int | None = None,
     time_zone: str | None = None,
+    exog: pd.DataFrame | None = None,
     progress: Progress | None = None,
 ) -> FitResult:
     """fit() with the FORECAST_* hyper-parameters from settings: one place for training, backtests and benchmarks."""
+    time_zone = time_zone or settings.TIME_ZONE
     return fit(
         series,
         epochs=epochs or settings.FORECAST_EPOCHS,
@@ -37,7 +41,11 @@ def fit_with_settings(
         units=settings.FORECAST_LSTM_UNITS,
         patience=settings.FORECAST_PATIENCE,
         seed=settings.FORECAST_SEED,
-        time_zone=time_zone or settings.TIME_ZONE,
+        time_zone=time_zone,
+        candidates=tuple(settings.FORECAST_CANDIDATES),
+        max_tree_rows=settings.FORECAST_TREE_ROWS,
+        holiday_country=resolve_country(settings.FORECAST_HOLIDAYS, time_zone),
+        exog=exog,
         progress=progress,
     )
 
@@ -83,6 +91,8 @@ def train_metric(
             "validation_windows": result.validation_windows,
             "read_seconds": round(read_seconds, 2),
             "fit_seconds": round(result.seconds, 2),
+            "validation_candidates": result.candidates,
+            "validation_band_coverage": result.coverage,
         },
     )
     registry.save_artifact(version, result)

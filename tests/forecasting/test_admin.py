@@ -12,6 +12,7 @@ from django.test import Client
 
 from forecasting.models import ModelVersion, TrainingRun
 from forecasting.services import registry
+from forecasting.services.forecaster import Forecaster
 from forecasting.services.model import build_model
 
 from .conftest import START
@@ -43,7 +44,7 @@ def test_activate_loads_the_artifact_first(admin_client: Client, tiny_training: 
     good = version(status="rejected")
     registry.save_artifact(
         good,
-        SimpleNamespace(model=build_model(4), scalers={}, params={"time_zone": "UTC"}),  # type: ignore[arg-type]
+        SimpleNamespace(model=Forecaster("lstm", lstm=build_model(4)), scalers={}, params={"time_zone": "UTC"}),  # type: ignore[arg-type]
     )
     broken = version(status="retired", artifact_dir="flow/missing")
 

@@ -103,7 +103,13 @@ def test_backtest_prints_one_json_line_and_writes_predictions(tmp_path: Path) ->
     assert report["seconds"] > 0
     rows = list(csv.DictReader(predictions.open()))
     assert len(rows) == 3 * 168
-    assert list(rows[0]) == ["timestamp", "origin", "actual", "model", "baseline"]
+    assert list(rows[0]) == ["timestamp", "origin", "actual", "model", "baseline", "lower", "upper"]
+    assert all(float(row["lower"]) < float(row["upper"]) for row in rows)
+    assert 0 < report["band_coverage"] <= 1
+    assert report["candidate"] in {"profile", "lstm", "boosted", "blend"}
+    assert len(report["shares"]) == 7  # per lead day
+    assert all(sum(day.values()) == pytest.approx(1) for day in report["shares"])
+    assert report["validation_candidates_mae"]["chosen"] <= min(report["validation_candidates_mae"].values())
     assert rows[0]["origin"] == "2026-10-25T00:00:00+00:00"
     assert rows[168]["origin"] == "2026-10-27T00:00:00+00:00"
     # The baseline is the same hour a week earlier, as read from the file.
@@ -139,6 +145,25 @@ def test_forecasts_never_peek_past_their_origin(tmp_path: Path) -> None:
     assert (b["actual"] == 99999).all()
     assert first["model"]["mae_25_168h"] is None  # a 24-hour backtest scores the first day only
     assert second["baseline"]["mae_24h"] > first["baseline"]["mae_24h"]
+
+
+def test_exogenous_inputs_are_used_when_given(tmp_path: Path) -> None:
+    """An input that knows the future (here: the flow itself, a perfect "forecast") must cut the error."""
+    path = export(tmp_path / "site.csv", days=45, every_minutes=60)
+    frame = pd.read_csv(path)
+    weather = frame.assign(temp=frame["flow"]).rename(columns={"time": "stamp"})[["stamp", "temp"]]
+    weather.to_csv(tmp_path / "weather.csv", index=False)
+    args = [str(path), "--timestamp-col", "time", "--value-col", "flow", "--train-until", "2026-10-25T00:00:00+00:00"]
+    without = run(*args, "--origins", "3", "--step", "2d")
+    exog = ["--exog", str(tmp_path / "weather.csv"), "--exog-cols", "temp", "--exog-timestamp-col", "stamp"]
+    with_exog = run(*args, "--origins", "3", "--step", "2d", *exog)
+    assert with_exog["validation_candidates_mae"]["boosted"] < 0.9 * without["validation_candidates_mae"]["boosted"]
+    # Out of sample the profile (which reads no exogenous input) keeps a share on some lead days: 0.93x.
+    assert with_exog["model"]["mae"] < 0.97 * without["model"]["mae"]
+    with pytest.raises(CommandError, match="go together"):
+        call_command("backtest_forecast", *args, "--exog", str(tmp_path / "weather.csv"))
+    with pytest.raises(CommandError, match="no column 'rain'"):
+        call_command("backtest_forecast", *args, *exog[:2], "--exog-cols", "rain", "--exog-timestamp-col", "stamp")
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,14 @@ from forecasting.metrics import ACTIVE_MODEL_TIMESTAMP, MODEL_LOAD_FAILURES
 from forecasting.models import Forecast, HourlyMean, ModelVersion
 from forecasting.services import registry
 from forecasting.services.data import load_hourly
+from forecasting.services.forecaster import Forecaster
 from forecasting.services.model import build_model
 from forecasting.services.prediction import daily_rows, predict_hourly
+from forecasting.services.series import Scaler
 from forecasting.services.training import train_metric
 from sensors.models import HourlyPrediction, Reading, Sensor
+from sensors.predictions import daily_forecasts
+from sensors.protocol import format_forecast_rows
 
 from .conftest import START
 
@@ -68,8 +72,11 @@ def test_without_a_model_the_baseline_serves_and_reruns_change_nothing(load_read
 
 def test_a_sensor_silent_for_two_weeks_gets_no_forecast(load_readings: Callable[..., dict]) -> None:
     load_readings(["001"], days=3)
+    # Its readings are in the 4 weeks a forecast reads, but none in the last two: no forecast.
     report = predict_hourly(START + timedelta(days=30))
     assert report["metrics"]["flow"]["forecast_sensors"] == 0
+    assert report["metrics"]["flow"]["skipped_no_recent_readings"] == 1
+    report = predict_hourly(START + timedelta(days=40))  # nothing at all in the 4 weeks
     assert report["metrics"]["flow"]["skipped_no_readings"] == 1
     assert not Forecast.objects.exists()
 
@@ -98,6 +105,9 @@ def test_an_active_model_serves_and_daily_rows_follow_the_seed_layout(
     hourly = flows.filter(sensor=sensors["001"], target__lt=issued + timedelta(hours=24))
     assert float(flow) == pytest.approx(np.mean(list(hourly.values_list("value", flat=True))), abs=1e-3)
     assert float(pressure) > 0
+    # The same 7 rows are handed to sensors, which sends them to the device after the frame at the hour.
+    handed = daily_forecasts(["001"])["001"]
+    assert format_forecast_rows(handed) == lines
 
 
 @pytest.mark.parametrize("damage", ["garbage", "missing"])
@@ -124,8 +134,8 @@ def test_a_broken_artifact_falls_back_to_the_baseline_and_is_logged(
     assert report["metrics"]["flow"]["source"] == "seasonal naive"
     assert Forecast.objects.filter(metric="flow", model_version__isnull=True).count() == 168
     assert MODEL_LOAD_FAILURES.labels(metric="flow")._value.get() == failures + 1
-    assert any(str(version) in record.getMessage() or "baseline" in record.getMessage() for record in caplog.records)
-    assert "missing" in caplog.text or "unreadable" in caplog.text
+    assert any(f"active model {version} unusable" in record.getMessage() for record in caplog.records)
+    assert ("unreadable" if damage == "garbage" else "artifact missing") in caplog.text
 
 
 def test_the_rollup_picks_up_late_readings_within_the_margin(
@@ -133,7 +143,7 @@ def test_the_rollup_picks_up_late_readings_within_the_margin(
 ) -> None:
     sensors = load_readings(["001"], days=15)
     predict_hourly(ISSUED)
-    assert HourlyMean.objects.count() == 14 * 24
+    assert HourlyMean.objects.count() == 15 * 24  # all of it: inside the 4 weeks a forecast reads
     late_hour = ISSUED - timedelta(hours=3)
     before = HourlyMean.objects.get(sensor=sensors["001"], hour=late_hour)
     # Readings of the 3rd-last hour arrive late (a spool back-fill): 4 more minutes at a high flow.
@@ -148,7 +158,7 @@ def test_the_rollup_picks_up_late_readings_within_the_margin(
     assert after.flow is not None
     assert before.flow is not None
     assert after.flow > before.flow
-    assert report["phase_seconds"]["read"] >= 0
+    assert report["phase_seconds"]["read"] > 0  # the phase was timed, not left at a default
 
 
 def test_the_rollup_ignores_non_finite_readings(load_readings: Callable[..., dict]) -> None:
@@ -174,7 +184,8 @@ def test_a_model_producing_nan_is_replaced_by_the_baseline(
     version = ModelVersion.objects.create(
         metric="pressure", data_start=START, data_end=ISSUED, validation_start=ISSUED, mae=1.0, baseline_mae=2.0
     )
-    registry.save_artifact(version, SimpleNamespace(model=model, scalers={}, params={"time_zone": "UTC"}))  # type: ignore[arg-type]
+    fitted = SimpleNamespace(model=Forecaster("lstm", lstm=model), scalers={}, params={"time_zone": "UTC"})
+    registry.save_artifact(version, fitted)  # type: ignore[arg-type]
     registry.activate(version, "test")
     failures = MODEL_LOAD_FAILURES.labels(metric="pressure")._value.get()
     with caplog.at_level(logging.ERROR, logger="forecasting"):
@@ -195,3 +206,39 @@ def test_the_run_shows_on_the_metrics_endpoint(load_readings: Callable[..., dict
     assert 'pipewatch_forecast_rows_written_total{metric="flow",source="baseline"}' in text
     assert 'pipewatch_forecast_sensors_skipped_total{metric="pressure",reason="no_readings"}' in text
     assert "pipewatch_forecast_predict_seconds_count" in text
+
+
+def test_a_sensor_offline_for_six_hours_still_gets_a_banded_forecast_flagged_degraded(
+    load_readings: Callable[..., dict], tiny_training: Path
+) -> None:
+    sensors = load_readings(["001", "002"], days=15)
+    Reading.objects.filter(sensor=sensors["002"], ts__gte=ISSUED - timedelta(hours=6)).delete()
+    # A real serving forecaster: the seasonal profile with a calibrated band (-0.5, +0.7 x recent spread).
+    version = ModelVersion.objects.create(
+        metric="flow", data_start=START, data_end=ISSUED, validation_start=ISSUED, mae=1.0, baseline_mae=2.0
+    )
+    band = [[-0.5, 0.7]] * 7
+    scalers = {"001": Scaler(100.0, 10.0), "002": Scaler(100.0, 10.0)}
+    fitted = SimpleNamespace(model=Forecaster("profile", band=band), scalers=scalers, params={"time_zone": "UTC"})
+    registry.save_artifact(version, fitted)  # type: ignore[arg-type]
+    registry.activate(version, "test")
+
+    report = predict_hourly(ISSUED + timedelta(minutes=2))
+    assert report["metrics"]["flow"]["forecast_sensors"] == 2
+    assert report["metrics"]["flow"]["degraded"] == 1
+    offline = Forecast.objects.filter(sensor=sensors["002"], metric="flow", issued_at=ISSUED)
+    assert offline.count() == 168
+    assert set(offline.values_list("degraded", flat=True)) == {True}
+    assert not Forecast.objects.filter(sensor=sensors["001"], degraded=True).exists()
+    for row in offline:  # the band is (-0.5, +0.7) x the recent spread (in scaled units) x the scale
+        assert np.isfinite(row.value)
+        assert row.lower is not None
+        assert row.upper is not None
+        assert row.lower < row.value < row.upper
+        assert (row.value - row.lower) / (row.upper - row.value) == pytest.approx(0.5 / 0.7)
+    # The baseline (pressure: no model) has no band.
+    assert not Forecast.objects.filter(metric="pressure", lower__isnull=False).exists()
+    body = Client().get("/api/v1/forecasts/?sensor=002&metric=flow").json()
+    first = body["results"][0] if "results" in body else body[0]
+    assert first["degraded"] is True
+    assert first["lower"] < first["value"] < first["upper"]

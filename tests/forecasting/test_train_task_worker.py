@@ -16,7 +16,7 @@ from django.utils import timezone
 from forecasting.models import ModelVersion, TrainingRun
 from forecasting.services import registry
 from forecasting.services.data import load_hourly
-from forecasting.services.model import forecast
+from forecasting.services.forecaster import forecast
 from forecasting.services.runs import claim, request_training, watchdog
 from tests.conftest import ChildProcess, wait_for
 
@@ -53,8 +53,8 @@ def test_training_runs_on_the_training_queue_and_produces_a_usable_model(
     loaded = registry.load(version)  # the artifact the worker wrote loads here
     series = load_hourly("flow")
     values = forecast(loaded.model, loaded.scalers, list(series.values()), series["001"].end, loaded.time_zone)
-    assert np.isfinite(values["002"]).all()
-    assert values["002"].shape == (168,)
+    assert np.isfinite(values["002"].value).all()
+    assert values["002"].value.shape == (168,)
 
 
 def test_watchdog_requeues_a_run_whose_worker_was_killed(

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from django.conf import LazySettings
 
 from forecasting.models import ModelVersion, TrainingRun
-from forecasting.services import NotEnoughHistoryError, registry
+from forecasting.services import ForecastError, NotEnoughHistoryError, registry
 from forecasting.services.data import load_hourly
-from forecasting.services.model import forecast
+from forecasting.services.forecaster import forecast
 from forecasting.services.runs import execute
 from forecasting.services.training import train_metric
 from sensors.models import Reading
@@ -37,8 +38,9 @@ def make_version(metric: str, mae: float | None, baseline: float | None, **extra
 
 
 def test_trained_version_has_an_artifact_that_loads_and_predicts(
-    load_readings: Callable[..., dict], tiny_training: Path
+    load_readings: Callable[..., dict], tiny_training: Path, settings: LazySettings
 ) -> None:
+    settings.FORECAST_CANDIDATES = ["lstm", "boosted"]  # every candidate, blends included
     load_readings(["001", "002"], days=35)
     version = train_metric("flow")
     assert version.mae is not None
@@ -53,7 +55,13 @@ def test_trained_version_has_an_artifact_that_loads_and_predicts(
     assert math.isfinite(version.mae)
     assert math.isfinite(version.baseline_mae)
     assert version.reason
-    assert (tiny_training / version.artifact_dir / "model.keras").is_file()
+    assert version.params["kind"] in {"profile", "lstm", "boosted", "blend"}
+    assert set(version.params["validation_candidates"]) == {"profile", "lstm", "boosted", "chosen"}
+    # Per lead day the best candidate or pair on validation: never worse than any one candidate.
+    assert version.mae == min(errors["mae"] for errors in version.params["validation_candidates"].values())
+    serving = {name for day in version.params["shares"] for name in day}
+    assert (tiny_training / version.artifact_dir / "model.keras").is_file() == ("lstm" in serving)
+    assert (tiny_training / version.artifact_dir / "boosted.joblib").is_file() == ("boosted" in serving)
 
     registry._cache.clear()
     loaded = registry.load(version)
@@ -62,11 +70,16 @@ def test_trained_version_has_an_artifact_that_loads_and_predicts(
     origin = series["001"].end
     values = forecast(loaded.model, loaded.scalers, list(series.values()), origin, loaded.time_zone)
     assert set(values) == {"001", "002"}
-    assert values["001"].shape == (168,)
-    assert np.isfinite(values["001"]).all()
+    assert values["001"].value.shape == (168,)
+    assert np.isfinite(values["001"].value).all()
     # A simulated flow stays in its range: the forecast is in original units, not scaled ones.
     recent = series["001"].values[-168:]
-    assert np.nanmin(recent) * 0.5 < values["001"].mean() < np.nanmax(recent) * 1.5
+    assert np.nanmin(recent) * 0.5 < values["001"].value.mean() < np.nanmax(recent) * 1.5
+    # The calibrated band: a 10 % bound below the 90 % one at every hour.
+    assert values["001"].lower is not None
+    assert values["001"].upper is not None
+    assert (values["001"].lower < values["001"].upper).all()
+    assert 0 < version.params["validation_band_coverage"] <= 1
     assert registry.load(version) is loaded  # cached per process
 
 
@@ -107,6 +120,15 @@ def test_too_little_history_fails_the_run_with_how_much_is_needed(
     assert "have 240 h" in finished.error
     assert set(finished.summary) == {"flow", "pressure"}
     assert not ModelVersion.objects.exists()
+
+
+def test_an_unknown_candidate_is_a_clear_error(
+    load_readings: Callable[..., dict], tiny_training: Path, settings: LazySettings
+) -> None:
+    settings.FORECAST_CANDIDATES = ["boosted", "prophet"]
+    load_readings(["001"], days=35)
+    with pytest.raises(ForecastError, match="unknown forecast candidate"):
+        train_metric("flow")
 
 
 def test_no_readings_at_all_is_a_clear_error(tiny_training: Path) -> None:

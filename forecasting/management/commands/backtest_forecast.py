@@ -11,7 +11,7 @@ import pandas as pd
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...services import ForecastError
-from ...services.backtest import backtest, to_utc
+from ...services.backtest import backtest, read_exog, to_utc
 
 HORIZONS = {"24h": 24, "7d": 168}
 
@@ -44,7 +44,14 @@ class Command(BaseCommand):
         parser.add_argument("--step", default="7d", help="time between origins (e.g. 7d, 24h)")
         parser.add_argument("--epochs", type=int, help="maximum epochs (default FORECAST_EPOCHS)")
         parser.add_argument("--tz", help="time zone of naive timestamps (default TIME_ZONE)")
-        parser.add_argument("--predictions", type=Path, help="write timestamp,origin,actual,model,baseline here")
+        parser.add_argument(
+            "--predictions", type=Path, help="write timestamp,origin,actual,model,baseline,lower,upper here"
+        )
+        parser.add_argument(
+            "--exog", type=Path, help="CSV of exogenous inputs (e.g. the site's weather forecast), hourly or finer"
+        )
+        parser.add_argument("--exog-cols", help="comma-separated columns of --exog to use (e.g. rain_mm,air_temp_C)")
+        parser.add_argument("--exog-timestamp-col", help="timestamp column of --exog (default: --timestamp-col)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from django.conf import settings
@@ -53,7 +60,15 @@ class Command(BaseCommand):
         train_until = to_utc(pd.Series([options["train_until"]]), time_zone).iloc[0]
         if pd.isna(train_until):
             raise CommandError(f"--train-until {options['train_until']!r} is not a timestamp")
+        if bool(options["exog"]) != bool(options["exog_cols"]):
+            raise CommandError("--exog and --exog-cols go together")
         try:
+            exog = None
+            if options["exog"]:
+                columns = [name.strip() for name in options["exog_cols"].split(",") if name.strip()]
+                exog = read_exog(
+                    options["exog"], options["exog_timestamp_col"] or options["timestamp_col"], columns, time_zone
+                )
             report = backtest(
                 options["file"],
                 timestamp_col=options["timestamp_col"],
@@ -65,6 +80,7 @@ class Command(BaseCommand):
                 epochs=options["epochs"],
                 time_zone=time_zone,
                 predictions_path=options["predictions"],
+                exog=exog,
             )
         except ForecastError as exc:
             raise CommandError(str(exc)) from exc

@@ -1,4 +1,5 @@
-"""Train the forecasting LSTMs now, in this process, with a progress bar and a final summary."""
+"""Train the forecasters now, in this process, with a progress bar (the LSTM's epochs, when it is a candidate)
+and a final summary."""
 
 from __future__ import annotations
 
