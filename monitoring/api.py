@@ -1,16 +1,27 @@
-"""monitoring's API views: thin; validation lives in serializers, reads in services.queries."""
+"""monitoring's API views: thin; validation lives in serializers, reads in services.queries.
+
+/metrics/current has a hot path: the agent renders each host's snapshot once per sample (every 5 s), and a
+plain request (JSON, at most a `host` that needs no cleaning) is answered with those bytes after DRF's
+authentication, permission and throttle checks, skipping content negotiation, the query serializer and
+the renderer. Anything else (the browsable API, `?format=`, an indent, a host to clean or refuse, no
+snapshot in Redis) takes the full path, which answers the same JSON.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, Literal
 
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.exceptions import NotFound
-from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from core.api.throttles import check_throttles_and_read
 
 from .renderers import FastJSONRenderer
 from .serializers import (
@@ -21,7 +32,7 @@ from .serializers import (
     SeriesQuerySerializer,
     SeriesResponseSerializer,
 )
-from .services import queries
+from .services import queries, store
 
 
 def _query(serializer_class: type, request: Request) -> dict[str, Any]:
@@ -69,6 +80,19 @@ EXAMPLE_POINTS: dict[str, dict[str, Any]] = {
 }
 
 
+PLAIN_ACCEPT = frozenset({"*/*", "application/json"})
+
+
+def _plain_host(request: Request) -> str | Literal[False] | None:
+    """The `host` of a query that has nothing else and that HostQuerySerializer would take as it is (None:
+    no host); False when the serializer must see it (another parameter, a blank or untrimmed name, a NUL)."""
+    params = request.query_params
+    host = params.get("host")
+    if len(params) != (host is not None) or (host is not None and (not host or host != host.strip() or "\0" in host)):
+        return False
+    return host
+
+
 class MonitoringView(APIView):
     """JSON by orjson (the browsable API stays for people)."""
 
@@ -110,8 +134,9 @@ def series_view(series: str) -> type[SeriesView]:
         summary=f"{series} history: raw samples or downsampled buckets",
         description=(
             f"The newest `limit` points of the {series} series in [start, end], oldest first. With `step` the "
-            "database groups samples into buckets (avg or max per column, `samples` = how many); per-device "
-            f"detail ({', '.join(queries.SERIES[series].detail) or 'none'}) is in raw samples only."
+            "database groups samples into buckets (avg or max per column, `samples` = how many); `1h` buckets "
+            "come from the hourly roll-up where it has them (the same values; kept longer than the samples). "
+            f"Per-device detail ({', '.join(queries.SERIES[series].detail) or 'none'}) is in raw samples only."
         ),
         parameters=[SeriesQuerySerializer],
         responses={200: SeriesResponseSerializer},
@@ -132,6 +157,24 @@ def series_view(series: str) -> type[SeriesView]:
 
 
 class CurrentView(MonitoringView):
+    snapshot: bytes | None = None  # the rendered body, read with the throttles' counters on the hot path
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
+        """JSON for a client that asks for JSON or anything (what DRF's negotiation picks then), decided
+        without parsing the header; everything else is negotiated as usual."""
+        if request.META.get("HTTP_ACCEPT", "*/*") in PLAIN_ACCEPT and "format" not in request.query_params:
+            return FastJSONRenderer(), FastJSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    def check_throttles(self, request: Request) -> None:
+        """On the hot path the throttles count and the agent's rendered snapshot is read in one round trip."""
+        host = _plain_host(request) if request.accepted_media_type == FastJSONRenderer.media_type else False
+        if host is False:
+            super().check_throttles(request)
+            return
+        raw = check_throttles_and_read(self, request, partial(store.queue_snapshot_read, host=host))
+        self.snapshot = store.snapshot_body(raw)
+
     @extend_schema(
         summary="Latest snapshot of a host: every metric",
         parameters=[HostQuerySerializer],
@@ -150,7 +193,9 @@ class CurrentView(MonitoringView):
             )
         ],
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
+        if self.snapshot is not None:
+            return HttpResponse(self.snapshot, content_type=FastJSONRenderer.media_type)
         host = _query(HostQuerySerializer, request).get("host")
         try:
             snapshot = queries.current_snapshot(host)

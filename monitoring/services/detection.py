@@ -3,7 +3,7 @@
 Every minute, for every active host:
 1. the database averages the host's samples into 1-minute buckets over the last
    MONITORING_DETECT_HISTORY_MINUTES (one query per host, all metrics at once);
-2. the streaming detector (MONITORING_DETECT_METHOD, the ensemble by default) is fed each metric's
+2. the streaming detector (MONITORING_DETECT_METHOD, the likelihood by default) is fed each metric's
    buckets in order; the score of the minute under evaluation uses only the minutes up to it; it fires
    when the score reaches the detector's threshold and the value moved at least MIN_CHANGE from the
    median of the hour before;
@@ -105,24 +105,16 @@ def detect_host_minute(minute: datetime | None = None, method: str | None = None
         minute = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=1)
     evaluations: list[Evaluation] = []
     for host in Host.objects.filter(active=True):
-        for evaluation in evaluate_host(host, minute, method):
-            score = 0.0 if math.isnan(evaluation.score) else evaluation.score
-            events.observe(
-                source="host",
-                subject=host.name,
-                metric=evaluation.metric,
-                method=method,
-                at=minute,
-                fired=evaluation.fired,
-                score=score,
-                evidence={
-                    "value": evaluation.value,
-                    "baseline_median": evaluation.baseline,
-                    "score": score,
-                    "minute": minute.isoformat(),
-                },
-            )
-            evaluations.append(evaluation)
+        evaluations.extend(evaluate_host(host, minute, method))
+    observations = []
+    for evaluation in evaluations:
+        score = 0.0 if math.isnan(evaluation.score) else evaluation.score
+        evidence = {"value": evaluation.value, "baseline_median": evaluation.baseline, "score": score,
+                    "minute": minute.isoformat()}  # fmt: skip
+        observations.append(
+            events.Observation(evaluation.host, evaluation.metric, method, evaluation.fired, score, evidence)
+        )
+    events.observe_many(source="host", at=minute, observations=observations)
     fired = [f"{e.host}/{e.metric}" for e in evaluations if e.fired]
     if fired:
         logger.info("host anomalies at %s: %s", minute.isoformat(), ", ".join(fired))

@@ -1,7 +1,8 @@
 """Where samples go: batched rows in the database, the latest snapshot and top processes in Redis.
 
 Redis keys (JSON values, expiring so a dead agent's snapshot disappears instead of lying):
-- `pipewatch:monitoring:current:<host>`: the latest sample as served by /metrics/current
+- `pipewatch:monitoring:current:<host>`: the latest sample, rendered as /metrics/current answers it (the
+  agent renders it once per sample; the API returns the bytes as they are)
 - `pipewatch:monitoring:processes:<host>`: the busiest processes
 - `pipewatch:monitoring:hosts`: sorted set host -> unix time of its latest sample
 """
@@ -17,15 +18,22 @@ from typing import Any, cast
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from redis.client import Pipeline
 
 from core.redis import redis_client
+from core.retention import delete_in_batches
 
 from ..models import Host, HostSample
+from ..renderers import FastJSONRenderer
 from .sampling import Sample
 
 logger = logging.getLogger(__name__)
 
 HOSTS_KEY = "pipewatch:monitoring:hosts"
+SNAPSHOT_SOURCE = "agent"
+# Every snapshot body ends so (the renderer keeps the keys' order); one written before the bodies were
+# rendered by the agent (an agent of the previous version, for the seconds of an upgrade) does not.
+SNAPSHOT_END = b',"source":"agent"}'
 SAMPLE_COLUMNS = [
     "cpu_percent",
     "cpu_per_core",
@@ -62,11 +70,16 @@ def snapshot_ttl(interval_seconds: float) -> int:
     return max(30, int(interval_seconds * 6))
 
 
+def render_snapshot(sample: Sample) -> bytes:
+    """The body of /metrics/current for `sample`, rendered by the API's own renderer."""
+    return FastJSONRenderer().render({**sample.snapshot(), "source": SNAPSHOT_SOURCE})
+
+
 def publish_snapshot(sample: Sample, interval_seconds: float, processes: list[dict[str, Any]] | None = None) -> None:
     """Latest snapshot (and processes when freshly read) into Redis in one round trip. Raises RedisError."""
     ttl = snapshot_ttl(interval_seconds)
     pipe = redis_client().pipeline(transaction=False)
-    pipe.set(current_key(sample.host), json.dumps(sample.snapshot()), ex=ttl)
+    pipe.set(current_key(sample.host), render_snapshot(sample), ex=ttl)
     if processes is not None:
         document = {"timestamp": sample.ts.isoformat(), "processes": processes}
         pipe.set(processes_key(sample.host), json.dumps(document), ex=max(ttl, 120))
@@ -101,11 +114,6 @@ def read_json(key: str) -> Any:
     return json.loads(raw) if raw else None
 
 
-def read_snapshot(host: str) -> dict[str, Any] | None:
-    """The host's latest snapshot, None when its agent has not reported lately. Raises RedisError."""
-    return cast(dict[str, Any] | None, read_json(current_key(host)))
-
-
 # The newest host and its snapshot in one round trip (the default of /metrics/current, on every request).
 LATEST_SNAPSHOT_SCRIPT = """
 local newest = redis.call('ZREVRANGE', KEYS[1], 0, 0)
@@ -114,25 +122,32 @@ return redis.call('GET', ARGV[1] .. newest[1])
 """
 
 
-def read_latest_snapshot() -> dict[str, Any] | None:
-    """The snapshot of the host that reported last, None when there is none. Raises RedisError."""
-    script = redis_client().register_script(LATEST_SNAPSHOT_SCRIPT)
-    raw = script(keys=[HOSTS_KEY], args=[current_key("")])
-    return json.loads(raw) if raw else None
+def queue_snapshot_read(pipe: Pipeline, host: str | None) -> None:
+    """Queue the read of the snapshot of `host` (None: of the host that reported last) on `pipe`."""
+    if host is None:
+        pipe.eval(LATEST_SNAPSHOT_SCRIPT, 1, HOSTS_KEY, current_key(""))
+    else:
+        pipe.get(current_key(host))
+
+
+def snapshot_body(raw: bytes | None) -> bytes | None:
+    """`raw` as read by queue_snapshot_read if it is a rendered body, else None."""
+    return raw if raw and raw.endswith(SNAPSHOT_END) else None
+
+
+def read_snapshot(host: str | None) -> dict[str, Any] | None:
+    """The snapshot of `host` (None: of the host that reported last), None when its agent has not reported
+    lately. Raises RedisError."""
+    pipe = redis_client().pipeline(transaction=False)
+    queue_snapshot_read(pipe, host)
+    raw = pipe.execute()[0]
+    return cast(dict[str, Any], json.loads(raw)) if raw else None
 
 
 def last_reports() -> dict[str, float]:
     """Every host's latest sample time as recorded in Redis: host -> unix time."""
     entries = cast(list[tuple[bytes, float]], redis_client().zrange(HOSTS_KEY, 0, -1, withscores=True))
     return {name.decode(): score for name, score in entries}
-
-
-def _delete_in_batches(queryset: Any, batch: int) -> int:
-    """Delete a queryset a bounded batch at a time, so a large purge never holds one huge transaction."""
-    deleted = 0
-    while ids := list(queryset.values_list("pk", flat=True)[:batch]):
-        deleted += HostSample.objects.filter(pk__in=ids).delete()[0]
-    return deleted
 
 
 def purge_samples(
@@ -143,7 +158,7 @@ def purge_samples(
     max_rows = max_rows_per_host if max_rows_per_host is not None else settings.MONITORING_RETENTION_MAX_ROWS
     batch = settings.MONITORING_PURGE_BATCH
     cutoff = (now or timezone.now()) - max_age
-    deleted = _delete_in_batches(HostSample.objects.filter(ts__lt=cutoff), batch)
+    deleted, _ = delete_in_batches(HostSample.objects.filter(ts__lt=cutoff), batch_size=batch)
     for host_id in Host.objects.values_list("pk", flat=True):
         boundary = (
             HostSample.objects.filter(host_id=host_id)
@@ -151,7 +166,8 @@ def purge_samples(
             .values_list("ts", flat=True)[max_rows : max_rows + 1]
         )
         if oldest_kept := list(boundary):
-            deleted += _delete_in_batches(HostSample.objects.filter(host_id=host_id, ts__lte=oldest_kept[0]), batch)
+            beyond_cap = HostSample.objects.filter(host_id=host_id, ts__lte=oldest_kept[0])
+            deleted += delete_in_batches(beyond_cap, batch_size=batch)[0]
     if deleted:
         logger.info("purged %d host samples (older than %s or beyond %d per host)", deleted, cutoff, max_rows)
     return deleted

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.conf import LazySettings
 from rest_framework.test import APIClient
 
 from monitoring.services.agent import AgentConfig, HostAgent
@@ -32,9 +33,11 @@ def varying(index: int) -> dict[str, Any]:
     }
 
 
-def test_requires_authentication() -> None:
-    response = APIClient().get("/api/v1/metrics/cpu")
-    assert response.status_code in {401, 403}
+def test_anonymous_reads_follow_api_public_read(settings: LazySettings) -> None:
+    settings.API_PUBLIC_READ = False
+    assert APIClient().get("/api/v1/metrics/cpu").status_code == 401
+    settings.API_PUBLIC_READ = True  # the old host-metrics curl examples, without a token
+    assert APIClient().get("/api/v1/metrics/cpu").status_code == 200
 
 
 def test_raw_series_returns_the_newest_limit_points_oldest_first(

@@ -15,7 +15,7 @@ from anomaly.models import AnomalyEvent
 from monitoring.tasks import detect_host_anomalies
 
 T0 = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)
-SPIKE = T0 + timedelta(hours=4)
+SPIKE = T0 + timedelta(hours=6)  # after the default detector's warm-up (288 minutes of history)
 pytestmark = pytest.mark.django_db
 
 
@@ -42,12 +42,15 @@ def run(minute: datetime) -> int:
 
 
 @override_settings(
-    ALERT_WEBHOOK_URL="http://127.0.0.1:9/hook", ANOMALY_CLEAN_MINUTES=5, MONITORING_DETECT_HISTORY_MINUTES=240
+    ALERT_WEBHOOK_URL="http://127.0.0.1:9/hook",
+    ANOMALY_CLEAN_MINUTES=5,
+    MONITORING_DETECT_HISTORY_MINUTES=360,
+    ANOMALY_EVENT_NOTIFICATIONS=True,  # per-event messages (aiops' incidents replace them by default)
 )
 def test_cpu_spike_opens_one_event_and_resolves_after_clean_minutes(
     make_samples: Callable, clean_redis: redis.Redis, django_capture_on_commit_callbacks: Callable
 ) -> None:
-    minutes = 4 * 60 + 20
+    minutes = 6 * 60 + 20
     make_samples("app-1", T0, minutes * 6, step=timedelta(seconds=10), values=host_load(spike_minutes=3))
 
     for minute in range(-10, 0):  # the quiet minutes before: nothing fires
@@ -58,7 +61,7 @@ def test_cpu_spike_opens_one_event_and_resolves_after_clean_minutes(
         fired = run(SPIKE)
     assert fired >= 1
     event = AnomalyEvent.objects.get()
-    assert (event.source, event.subject, event.metric, event.method) == ("host", "app-1", "cpu_percent", "ensemble")
+    assert (event.source, event.subject, event.metric, event.method) == ("host", "app-1", "cpu_percent", "likelihood")
     assert event.status == "open"
     assert event.started_at == SPIKE
     assert event.evidence["value"] == pytest.approx(95, abs=2.5)
@@ -84,11 +87,11 @@ def test_a_tiny_change_on_a_flat_series_does_not_fire(make_samples: Callable) ->
     make_samples(
         "flat",
         T0,
-        4 * 60 * 6,
+        6 * 60 * 6,
         step=timedelta(seconds=10),
-        values=lambda i: {"disk_percent": 55.0 + 0.5 * (i >= 239 * 6)},
+        values=lambda i: {"disk_percent": 55.0 + 0.5 * (i >= 359 * 6)},
     )
-    assert run(T0 + timedelta(minutes=239)) == 0
+    assert run(T0 + timedelta(minutes=359)) == 0
     assert not AnomalyEvent.objects.exists()
 
 
@@ -96,3 +99,16 @@ def test_a_minute_without_samples_is_not_evaluated(make_samples: Callable) -> No
     make_samples("gone", T0, 60, step=timedelta(seconds=10))
     assert run(T0 + timedelta(hours=1)) == 0
     assert not AnomalyEvent.objects.exists()
+
+
+@pytest.mark.parametrize("method", ["zscore", "ensemble"])
+def test_the_configured_method_is_the_one_that_runs(make_samples: Callable, method: str) -> None:
+    """MONITORING_DETECT_METHOD switches the detector: the spike is found and the event names the method."""
+    make_samples("app-1", T0, (6 * 60 + 5) * 6, step=timedelta(seconds=10), values=host_load(spike_minutes=3))
+    with override_settings(MONITORING_DETECT_METHOD=method, MONITORING_DETECT_HISTORY_MINUTES=360):
+        for minute in range(-5, 0):
+            run(SPIKE + timedelta(minutes=minute))
+        assert not AnomalyEvent.objects.exists()
+        assert run(SPIKE) >= 1
+    event = AnomalyEvent.objects.get(metric="cpu_percent")
+    assert (event.source, event.subject, event.method) == ("host", "app-1", method)

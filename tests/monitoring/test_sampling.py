@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 
 import psutil
+import pytest
 
 from monitoring.services.sampling import HostSampler, top_processes
 
@@ -23,7 +25,7 @@ def test_first_sample_is_primed_and_plausible() -> None:
     assert 0.0 <= values["cpu_percent"] <= 100.0
     assert len(values["cpu_per_core"]) == psutil.cpu_count()
     assert all(0.0 <= core <= 100.0 for core in values["cpu_per_core"])
-    assert values["load_1"] >= 0
+    assert values["load_1"] == pytest.approx(os.getloadavg()[0], abs=1.0)
     assert values["memory_total_bytes"] == psutil.virtual_memory().total
     assert values["memory_used_bytes"] + values["memory_available_bytes"] == values["memory_total_bytes"]
     assert 0 < values["memory_percent"] < 100
