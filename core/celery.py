@@ -34,6 +34,19 @@ def _use_django_logging(**_: Any) -> None:
     dictConfig(settings.LOGGING)
 
 
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_connections(sender: Any = None, **_: Any) -> None:
+    """Between tasks, what Django does between requests: close a database connection that errored and is
+    unusable, or is older than CONN_MAX_AGE (CELERY_DB_REUSE_MAX keeps Celery from closing every one). Not
+    around an eager task: it runs inside its caller's transaction."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 @signals.worker_init.connect
 @signals.beat_init.connect
 def _refuse_bad_configuration(**_: Any) -> None:

@@ -8,11 +8,13 @@ Gauges must therefore name a `multiprocess_mode` ("livesum", "max", "mostrecent"
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 from celery import signals
 from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -63,6 +65,17 @@ def _task_rejected(message: Any = None, **_: Any) -> None:
     CELERY_TASKS.labels(task=name, state="rejected").inc()
 
 
+def queue_lengths() -> dict[str, int]:
+    """Messages waiting in each Celery queue, read from the broker (raises redis.RedisError when it is down)."""
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return {queue.name: int(client.llen(queue.name)) for queue in settings.CELERY_TASK_QUEUES}
+    finally:
+        client.close()
+
+
 class QueueLengthCollector(Collector):
     """Reads the length of every Celery queue from Redis at scrape time (the broker is the truth)."""
 
@@ -73,21 +86,37 @@ class QueueLengthCollector(Collector):
             "pipewatch_celery_queue_length", "Messages waiting in each Celery queue.", labels=["queue"]
         )
         try:
-            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
-            for queue in settings.CELERY_TASK_QUEUES:
-                family.add_metric([queue.name], float(client.llen(queue.name)))
+            for name, length in queue_lengths().items():
+                family.add_metric([name], float(length))
         except redis.RedisError as exc:
             logger.warning("queue length scrape failed: %s", exc)
             return
         yield family
 
 
+# A live-mode gauge's file (gauge_livesum_<pid>.db, …) counts only while its process runs.
+LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+
+
+def _counted(path: Path) -> bool:
+    """Not an empty file (a process killed at start), nor a live gauge of a process that is gone.
+
+    prometheus-client drops a process's live gauges only when told it exited (gunicorn's child_exit
+    does); a SIGKILLed Celery worker's file would otherwise hold e.g. kipris_active_workers at 1 forever.
+    Pids are this host's: each container has its own PROMETHEUS_MULTIPROC_DIR.
+    """
+    if path.stat().st_size == 0:
+        return False
+    live = LIVE_GAUGE_FILE.fullmatch(path.name)
+    return live is None or psutil.pid_exists(int(live.group(1)))
+
+
 class MultiProcessFilesCollector(Collector):
-    """prometheus-client's multiprocess merge, minus the empty files a process killed at start leaves."""
+    """prometheus-client's multiprocess merge, minus empty files and dead processes' live gauges."""
 
     def collect(self) -> Iterator[Metric]:
         directory = Path(settings.PROMETHEUS_MULTIPROC_DIR)
-        files = [str(path) for path in directory.glob("*.db") if path.stat().st_size > 0]
+        files = [str(path) for path in directory.glob("*.db") if _counted(path)]
         yield from MultiProcessCollector.merge(files, accumulate=True)
 
 

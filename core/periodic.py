@@ -168,6 +168,20 @@ def sync_periodic_tasks() -> SyncReport:
     return report
 
 
+def record_schedule_change(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """pre_save of PeriodicTask: keep a ScheduleChange when what the entry does changes.
+
+    Beat's own saves after each run (last_run_at, total_run_count) leave the fingerprint as it was.
+    """
+    from .models import ScheduleChange
+
+    if raw or instance.pk is None:
+        return
+    before = sender.objects.filter(pk=instance.pk).select_related("crontab").first()
+    if before is not None and fingerprint(before) != fingerprint(instance):
+        ScheduleChange.objects.create(name=instance.name, enabled=instance.enabled)
+
+
 def run_now(task: Any) -> str:
     """Queue a PeriodicTask's task immediately (the admin's "run" and the API's POST …/run)."""
     from .celery import app

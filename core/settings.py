@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -78,6 +79,11 @@ INSTALLED_APPS = [
     "anomaly",
     "forecasting",
     "monitoring",
+    "aiops",  # aiops: analyze, custom metrics, capacity, incidents, Alertmanager receiver
+    "eventlogs",  # eventlogs: collector, raw archive, enrichment, datasets, behaviour detection
+    # console: the operator web pages (django-htmx gives views request.htmx)
+    "django_htmx",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -90,7 +96,15 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # core: JSON 404/405 for every unknown path or method under /api/, DEBUG or not (issue 16).
+    "core.api.middleware.ApiJsonErrorsMiddleware",
+    # console: request.htmx tells a partial update from a full page load
+    "django_htmx.middleware.HtmxMiddleware",
 ]
+# console: pages need a login (Django auth); the admin user from `make run` works.
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:overview"
+LOGOUT_REDIRECT_URL = "console:login"
 
 ROOT_URLCONF = "core.urls"
 WSGI_APPLICATION = "core.wsgi.application"
@@ -189,27 +203,50 @@ if LOG_DIR:
         "backupCount": 7,
         "encoding": "utf-8",
     }
+# ingest: harvest lines as `time | level | org_type | ipr_mode | message` (the old harvester's format,
+# issue 16; the context comes from ingest.logs.harvest_context); with LOG_DIR also one file per org type
+# and IPR mode, rotated at midnight, 7 kept.
+for _handler in _log_handlers.values():
+    _handler["filters"] = ["harvest_context"]
+_ingest_handlers: list[str] = []
+if LOG_DIR:
+    _log_handlers["ingest_files"] = {
+        "()": "ingest.logs.SplitByHarvestFileHandler",
+        "directory": str(Path(LOG_DIR)),
+        "formatter": "line",
+        "filters": ["harvest_context"],
+    }
+    _ingest_handlers.append("ingest_files")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s | %(levelname)s | %(name)s | %(message)s"},
+        "line": {
+            "()": "core.logformat.RoutedFormatter",
+            "fmt": "%(asctime)s | %(levelname)s | %(name)s | %(message)s",
+            "routes": {"ingest": "%(asctime)s | %(levelname)s | %(org_type)s | %(ipr_mode)s | %(message)s"},
+        },
     },
+    "filters": {"harvest_context": {"()": "ingest.logs.HarvestContextFilter"}},
     "handlers": _log_handlers,
-    "root": {"handlers": list(_log_handlers), "level": LOG_LEVEL},
+    "root": {"handlers": [name for name in _log_handlers if name != "ingest_files"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": LOG_LEVEL},
+        "ingest": {"handlers": _ingest_handlers, "level": LOG_LEVEL},
     },
 }
 
 # --- REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.api.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        # core: JWT bearer tokens (obtain/refresh/verify under /api/v1/auth/jwt/), issue 16.
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # One read policy for the whole API (API_PUBLIC_READ below); writes always need authentication.
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.PublicReadOrAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -217,9 +254,20 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["core.api.throttles.AnonThrottle", "core.api.throttles.UserThrottle"],
     "EXCEPTION_HANDLER": "core.api.errors.json_exception_handler",
 }
-# Read on every request by core.api.throttles, so they can be changed without a restart of the class cache.
+# Seconds a validated API token is trusted without a database read, per process (core.api.authentication).
+API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=30.0)
+# Read on every request by core.api.throttles (fixed windows), so they can be changed without a restart.
 API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="120/min")
 API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="3000/min")
+# core: anonymous GETs on every API endpoint (the old host-metrics curl examples work without a token).
+# On in dev, off in prod; writes need authentication either way (docs/monitoring.md).
+API_PUBLIC_READ = env_bool("API_PUBLIC_READ", default=PIPEWATCH_ENV == "dev")
+# core: JWT lifetimes (djangorestframework-simplejwt; signed with SECRET_KEY).
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "pipewatch API",
@@ -250,12 +298,14 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = [Queue("default"), Queue("detect"), Queue("ingest"), Queue("training")]
+CELERY_TASK_QUEUES.append(Queue("events"))  # eventlogs: enrichment of collected batches
 # Routes by task-name prefix (first match wins); a task's explicit `queue=` still takes precedence.
 CELERY_TASK_ROUTES = ("core.celery.route_by_prefix",)
 PIPEWATCH_QUEUE_PREFIXES = [
     ("forecasting.train", "training"),
     ("anomaly.", "detect"),
     ("ingest.", "ingest"),
+    ("eventlogs.", "events"),  # eventlogs: enrichment scales out by adding `events` workers
 ]
 # acks_late + reject_on_worker_lost: a worker killed mid-task leaves the message un-acked, so another
 # worker runs it again. Safe because every acks_late task is idempotent (upserts on natural keys).
@@ -282,10 +332,19 @@ CELERY_TASK_SOFT_TIME_LIMIT = 15 * 60
 CELERY_TASK_TIME_LIMIT = 16 * 60
 # Soft shutdown (Celery 5.5+): on SIGTERM running tasks get this long to finish before the cold shutdown.
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_SOFT_SHUTDOWN_TIMEOUT", default=20.0)
-# When the broker connection drops, acks_late tasks cannot be acked any more: cancel them so they are
-# redelivered instead of finishing with an ack that is lost.
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# When the broker connection drops, running acks_late tasks finish; their ack is lost with the connection,
+# so Redis redelivers them after the visibility timeout (they are idempotent). Cancelling them instead
+# (True) loses them when the broker is also the result backend, as here: Celery kills the task, fails to
+# record the retry on the dead Redis, then acks the killed task on the new connection. Measured with
+# tests/core/test_broker_restart.py: True lost the running task in 2 of 3 restarts, False in none of 4.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes every database connection before and after each task unless this is set: a
+# new PostgreSQL backend per task (~7 ms to connect, then cold catalog caches, and eventlogs' session staging
+# table again: ~20 ms of a 65 ms enrichment task). With it the fixup closes them every this many tasks, and
+# core/celery.py closes an unusable or CONN_MAX_AGE-old connection between tasks, as Django does between
+# requests.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # Events for Flower (task timeline, worker state).
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
@@ -298,8 +357,9 @@ CELERY_BEAT_SCHEDULER = "core.beat:SingletonDatabaseScheduler"
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 BEAT_LOCK_TTL_SECONDS = env.int("BEAT_LOCK_TTL_SECONDS", default=30)
 BEAT_STALE_AFTER_SECONDS = env.int("BEAT_STALE_AFTER_SECONDS", default=60)
-# Flower's worker metrics need events; the training worker recycles its process after every run so
-# TensorFlow's memory is returned.
+# Set by `make run` (scripts/run.py): supervisord's directory; enables the `processes` health check.
+SUPERVISION_DIR = env.str("PIPEWATCH_SUPERVISION_DIR", default="")
+# How long the health check waits for workers to answer a ping before it reports them missing.
 HEALTH_WORKER_PING_TIMEOUT = env.float("HEALTH_WORKER_PING_TIMEOUT", default=1.0)
 
 # --- Notifications (core/notify.py): empty means that channel is off.
@@ -348,11 +408,15 @@ ANOMALY_CATCHUP_MINUTES = env.int("ANOMALY_CATCHUP_MINUTES", default=15)
 ANOMALY_LOCK_SECONDS = env.int("ANOMALY_LOCK_SECONDS", default=58)
 # Health: detection is failing when no minute was evaluated for this many minutes.
 ANOMALY_STALE_MINUTES = env.int("ANOMALY_STALE_MINUTES", default=5)
-# system method: minutes without a reading before a gap fires; identical minutes before "stuck".
+# system method: minutes without a reading before a gap fires at 1-minute cadence (a sensor reporting every
+# c minutes: c - 1 more, i.e. the expected reading is 4 minutes overdue); identical minutes before "stuck".
 ANOMALY_GAP_MINUTES = env.int("ANOMALY_GAP_MINUTES", default=5)
 # Noisy meters never repeat a value 5 minutes running; sensors whose normal data does (a closed valve at
 # night) get a longer window from their criteria (twice their longest normal flat run).
 ANOMALY_STUCK_MINUTES = env.int("ANOMALY_STUCK_MINUTES", default=5)
+# ... and a stuck run must also span this many identical readings: what binds at 5- or 15-minute cadence
+# (10 or 30 minutes), where one step between two readings is already 5 "flat" minutes.
+ANOMALY_STUCK_READINGS = env.int("ANOMALY_STUCK_READINGS", default=3)
 # The window the system method reads per minute (caps the stuck window; longer costs more per cycle).
 ANOMALY_LOOKBACK_MINUTES = env.int("ANOMALY_LOOKBACK_MINUTES", default=60)
 # value/predict bands: half-width in robust sigmas, and the IQR fence factor (the wider band wins).
@@ -368,8 +432,12 @@ ANOMALY_CRITERIA_FILE = Path(
     env.str("ANOMALY_CRITERIA_FILE", default=str(BASE_DIR / "anomaly" / "data" / "initial_readings.csv.gz"))
 )
 ANOMALY_CRITERIA_DB_DAYS = env.int("ANOMALY_CRITERIA_DB_DAYS", default=90)
+# A new criteria version this many months after the previous build (checked daily).
+ANOMALY_CRITERIA_REBUILD_MONTHS = env.int("ANOMALY_CRITERIA_REBUILD_MONTHS", default=3)
 # Queue the $A alert frame for the bridge every minute (off where no device listens).
 ANOMALY_ALERT_FRAMES = env_bool("ANOMALY_ALERT_FRAMES", default=True)
+# Per sensor-minute detection results (methods ran / fired / scores) are kept this long (issue 16).
+ANOMALY_RESULTS_RETENTION_DAYS = env.int("ANOMALY_RESULTS_RETENTION_DAYS", default=30)
 
 # --- forecasting
 # Trained models (Keras file + scalers) live here, one directory per version.
@@ -383,6 +451,18 @@ FORECAST_BATCH_SIZE = env.int("FORECAST_BATCH_SIZE", default=128)
 FORECAST_WINDOWS_PER_EPOCH = env.int("FORECAST_WINDOWS_PER_EPOCH", default=8192)
 FORECAST_LSTM_UNITS = env.int("FORECAST_LSTM_UNITS", default=48)
 FORECAST_SEED = env.int("FORECAST_SEED", default=42)
+# Candidates trained and compared on validation: "boosted" (gradient-boosted trees) and "lstm"; the
+# seasonal profile is always compared, and per lead day the best candidate or pair serves. Trees only by
+# default: on the BWDF development set trees + the level x shape profile beat the LSTM, trees, blends and
+# the old profile together (0.688/0.701/0.820 against 0.730/0.727/0.908, docs/forecasting.md) at half
+# the wall time; "lstm,boosted" adds the LSTM (opt-in).
+FORECAST_CANDIDATES = env.list("FORECAST_CANDIDATES", default=["boosted"])
+# Training rows of the trees, (origin, lead hour) pairs drawn whatever the number of sensors: bounds their
+# fit (~70 s of CPU at 60,000 with absolute error on the shared machine; 120,000 scored the same on the
+# BWDF tuning weeks: 0.706/0.676/0.814 against 0.707/0.684/0.816).
+FORECAST_TREE_ROWS = env.int("FORECAST_TREE_ROWS", default=60_000)
+# Public holidays in the calendar: an ISO country code (IT, KR), "auto" (the country of TIME_ZONE) or "".
+FORECAST_HOLIDAYS = env.str("FORECAST_HOLIDAYS", default="auto")
 # A run whose heartbeat is older than this is presumed dead (worker killed) and queued again by the watchdog.
 FORECAST_RUN_STALE_SECONDS = env.int("FORECAST_RUN_STALE_SECONDS", default=300)
 FORECAST_RUN_MAX_ATTEMPTS = env.int("FORECAST_RUN_MAX_ATTEMPTS", default=3)
@@ -411,8 +491,14 @@ KIPRIS_CONNECT_TIMEOUT = env.float("KIPRIS_CONNECT_TIMEOUT", default=10.0)
 KIPRIS_READ_TIMEOUT = env.float("KIPRIS_READ_TIMEOUT", default=60.0)
 # A totalCount above this for one applicant number means an ignored parameter (the whole database answered).
 KIPRIS_MAX_TOTAL_PER_APPLICANT = env.int("KIPRIS_MAX_TOTAL_PER_APPLICANT", default=300_000)
-# Pages one task fetches before it requeues itself (bounded batches keep tasks well under their time limit).
+# Pages of each checkpoint one task fetches before it queues the rest again (bounded batches keep tasks well
+# under their time limit).
 KIPRIS_PAGES_PER_TASK = env.int("KIPRIS_PAGES_PER_TASK", default=5)
+# ingest: requests one worker process keeps in flight, across the pages and searches of its task, and the
+# runs or checkpoints per task (the old harvester's 5: at 200 ms a round trip, four processes can then
+# reach the 20/s limit); the global token bucket still bounds the rate (bench/ingest_rate.py,
+# docs/BENCHMARKS.md).
+KIPRIS_CONCURRENCY = env.int("KIPRIS_CONCURRENCY", default=5)
 # Circuit breaker: this many consecutive failed requests open it for KIPRIS_CIRCUIT_OPEN_SECONDS.
 KIPRIS_CIRCUIT_FAILURES = env.int("KIPRIS_CIRCUIT_FAILURES", default=10)
 KIPRIS_CIRCUIT_OPEN_SECONDS = env.int("KIPRIS_CIRCUIT_OPEN_SECONDS", default=300)
@@ -438,12 +524,116 @@ MONITORING_AGENT_METRICS_ADDR = env.str("MONITORING_AGENT_METRICS_ADDR", default
 MONITORING_RETENTION_DAYS = env.int("MONITORING_RETENTION_DAYS", default=7)
 MONITORING_RETENTION_MAX_ROWS = env.int("MONITORING_RETENTION_MAX_ROWS", default=700_000)
 MONITORING_PURGE_BATCH = env.int("MONITORING_PURGE_BATCH", default=10_000)
+# The hourly roll-up (monitoring.HostHour): each run re-reads this many hours before the last hour it reached,
+# so samples an agent sends late (its in-memory queue after a database outage) are counted; kept this long
+# (a year of hours is 8,760 rows per host).
+MONITORING_ROLLUP_LATE_HOURS = env.int("MONITORING_ROLLUP_LATE_HOURS", default=6)
+MONITORING_ROLLUP_RETENTION_DAYS = env.int("MONITORING_ROLLUP_RETENTION_DAYS", default=365)
 # A host is "reporting" when its latest sample is younger than this many of its intervals (plus 10 s).
 MONITORING_HOST_STALE_INTERVALS = env.int("MONITORING_HOST_STALE_INTERVALS", default=3)
 # Health: a passing component check is reused this long (shared in Redis), so /health stays fast.
 HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=10.0)
 # Host anomaly detection: minutes of 1-minute history the detector sees, and its method.
 MONITORING_DETECT_HISTORY_MINUTES = env.int("MONITORING_DETECT_HISTORY_MINUTES", default=360)
-MONITORING_DETECT_METHOD = env.str("MONITORING_DETECT_METHOD", default="ensemble")
+# anomaly (issue 15): the NAB-measured default (docs/anomaly-detection.md)
+MONITORING_DETECT_METHOD = env.str("MONITORING_DETECT_METHOD", default="likelihood")
+# --- eventlogs (collector, raw archive, enrichment; docs/eventlogs.md)
+# The raw archive (the data lake): gzip NDJSON under kind=/date=/hour=, never rewritten.
+EVENTLOG_ARCHIVE_DIR = Path(env.str("EVENTLOG_ARCHIVE_DIR", default=str(VAR_DIR / "eventlogs" / "archive")))
+# Archive partitions older than this are deleted daily (0 keeps them forever).
+EVENTLOG_ARCHIVE_RETENTION_DAYS = env.int("EVENTLOG_ARCHIVE_RETENTION_DAYS", default=365)
+# Largest request body, compressed or not (413 beyond); a 1,000-record batch is ~250 KB raw, ~40 KB gzip.
+EVENTLOG_MAX_BODY_BYTES = env.int("EVENTLOG_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+# Largest single record: a longer line is archived and becomes a failed event (reason too_large).
+EVENTLOG_MAX_RECORD_BYTES = env.int("EVENTLOG_MAX_RECORD_BYTES", default=64 * 1024)
+# Collector throttle per client (token): 3000/min of 1,000-record batches is 50,000 records/s.
+EVENTLOG_THROTTLE_RATE = env.str("EVENTLOG_THROTTLE_RATE", default="3000/min")
+# gzip level of archive members: 1 compresses ~5x at a fraction of level 6's CPU (docs/BENCHMARKS.md).
+EVENTLOG_ARCHIVE_GZIP_LEVEL = env.int("EVENTLOG_ARCHIVE_GZIP_LEVEL", default=1)
+# A batch archived this long ago and not enriched is queued again (broker outage, lost message).
+EVENTLOG_REQUEUE_AFTER_SECONDS = env.int("EVENTLOG_REQUEUE_AFTER_SECONDS", default=60)
+# Health and the alert: enrichment is lagging when the oldest unenriched batch is older than this.
+EVENTLOG_MAX_LAG_SECONDS = env.int("EVENTLOG_MAX_LAG_SECONDS", default=300)
+# eventlogs behaviour detection (issue 11): an account is flagged when its score (decades of likelihood ratio
+# against its population's own rate) reaches this; the highest normal score on seeds the tests do not use
+# was 5.3, a run of odd keys (docs/eventlogs.md, docs/BENCHMARKS.md).
+EVENTLOG_BEHAVIOUR_THRESHOLD = env.float("EVENTLOG_BEHAVIOUR_THRESHOLD", default=6.0)
+
 # Web request, latency and database metrics for every request (first, so it times the whole stack).
 MIDDLEWARE.insert(0, "monitoring.middleware.PrometheusMiddleware")
+
+# --- aiops (analyze, custom metrics, capacity, incidents, Alertmanager receiver)
+# analyze: most points in one series and largest request body (bytes).
+AIOPS_ANALYZE_MAX_POINTS = env.int("AIOPS_ANALYZE_MAX_POINTS", default=50_000)
+AIOPS_ANALYZE_MAX_BYTES = env.int("AIOPS_ANALYZE_MAX_BYTES", default=4 * 1024 * 1024)
+# analyze is CPU-heavy (STL, Theil-Sen): its own throttle rate per user (or address when anonymous).
+AIOPS_ANALYZE_THROTTLE = env.str("AIOPS_ANALYZE_THROTTLE", default="60/min")
+# Custom metrics: points per POST, label keys per series, and how long points are kept.
+AIOPS_METRICS_MAX_POINTS = env.int("AIOPS_METRICS_MAX_POINTS", default=100_000)
+AIOPS_METRICS_MAX_LABELS = env.int("AIOPS_METRICS_MAX_LABELS", default=10)
+AIOPS_METRICS_RETENTION_DAYS = env.int("AIOPS_METRICS_RETENTION_DAYS", default=30)
+# Retention (aiops.purge_old_records, daily). Alertmanager payloads are an archive for replaying the
+# receiver and every re-send adds one: 30 days, like the other per-minute detail (detection results, custom
+# points). Resolved incidents with their members and insights are the outage history operators review
+# (quarterly criteria rebuilds, half-year reports) and only a few rows a day: 180 days.
+AIOPS_ALERT_PAYLOAD_RETENTION_DAYS = env.int("AIOPS_ALERT_PAYLOAD_RETENTION_DAYS", default=30)
+AIOPS_INCIDENT_RETENTION_DAYS = env.int("AIOPS_INCIDENT_RETENTION_DAYS", default=180)
+# The streaming detector (anomaly.detectors) scoring custom series every minute. The robust z-score: its
+# pickled state is ~3 KB a series (the ensemble's seasonal profiles are ~40 KB), which keeps the minute
+# scoring of 10,000 series within its 10 s budget.
+AIOPS_METRICS_DETECTOR = env.str("AIOPS_METRICS_DETECTOR", default="zscore")
+# Capacity: trend windows (the short one reacts to a runaway fill, the long one to steady growth),
+# the warning horizon, and the limits for host disk and memory (percent).
+AIOPS_CAPACITY_WINDOWS = env.list("AIOPS_CAPACITY_WINDOWS", default=["6h", "7d"])
+AIOPS_CAPACITY_WARN_SECONDS = env.int("AIOPS_CAPACITY_WARN_SECONDS", default=24 * 3600)
+AIOPS_CAPACITY_DISK_LIMIT = env.float("AIOPS_CAPACITY_DISK_LIMIT", default=95.0)
+AIOPS_CAPACITY_MEMORY_LIMIT = env.float("AIOPS_CAPACITY_MEMORY_LIMIT", default=95.0)
+# Incidents, like Alertmanager's route: wait before the first message (collect the storm), the least
+# time between messages about new members, and the reminder period of an unresolved incident.
+AIOPS_GROUP_WAIT_SECONDS = env.int("AIOPS_GROUP_WAIT_SECONDS", default=30)
+AIOPS_GROUP_INTERVAL_SECONDS = env.int("AIOPS_GROUP_INTERVAL_SECONDS", default=300)
+AIOPS_REPEAT_INTERVAL_SECONDS = env.int("AIOPS_REPEAT_INTERVAL_SECONDS", default=4 * 3600)
+# An event starting within this many seconds of an open incident's newest member joins it (time
+# proximity); one sharing an attribute with it (host, site, group, org) joins within the longer window.
+AIOPS_GROUP_PROXIMITY_SECONDS = env.int("AIOPS_GROUP_PROXIMITY_SECONDS", default=300)
+AIOPS_GROUP_SHARE_SECONDS = env.int("AIOPS_GROUP_SHARE_SECONDS", default=3600)
+# Send a "resolved" message when an incident resolves (Alertmanager's send_resolved).
+AIOPS_SEND_RESOLVED = env_bool("AIOPS_SEND_RESOLVED", default=True)
+# Alertmanager webhook receiver credentials: a bearer token and/or basic auth (empty: that way is off).
+AIOPS_ALERTS_TOKEN = env.str("AIOPS_ALERTS_TOKEN", default="")
+AIOPS_ALERTS_BASIC_USER = env.str("AIOPS_ALERTS_BASIC_USER", default="")
+AIOPS_ALERTS_BASIC_PASSWORD = env.str("AIOPS_ALERTS_BASIC_PASSWORD", default="")
+# anomaly's own message per event; off because aiops sends one per incident (listing its events) instead.
+ANOMALY_EVENT_NOTIFICATIONS = env_bool("ANOMALY_EVENT_NOTIFICATIONS", default=False)
+
+# --- aiops insight (aiops/insight): explanations of incidents, from rules always and an LLM when configured.
+# The LLM is off unless both URL and model are set. Ollama on this host: http://127.0.0.1:11434/v1.
+INSIGHT_LLM_URL = env.str("INSIGHT_LLM_URL", default="")
+INSIGHT_LLM_MODEL = env.str("INSIGHT_LLM_MODEL", default="")
+# A hosted API's key (a secret: environment only, never exported or logged); Ollama needs none.
+INSIGHT_LLM_API_KEY = env.str("INSIGHT_LLM_API_KEY", default="")
+# Per HTTP call: a small local model on 2 CPU cores takes 10-30 s for ~300 output tokens.
+INSIGHT_LLM_TIMEOUT_SECONDS = env.float("INSIGHT_LLM_TIMEOUT_SECONDS", default=45.0)
+# Retries after a transient failure (timeout, connection, 5xx, 429); 4xx are never retried.
+INSIGHT_LLM_RETRIES = env.int("INSIGHT_LLM_RETRIES", default=1)
+# The answer is ~1 kB of JSON; anything near this limit is not an answer.
+INSIGHT_LLM_MAX_RESPONSE_BYTES = env.int("INSIGHT_LLM_MAX_RESPONSE_BYTES", default=32_768)
+INSIGHT_LLM_MAX_TOKENS = env.int("INSIGHT_LLM_MAX_TOKENS", default=500)
+# Consecutive transient failures that open the circuit, and how long it stays open (the rules answer meanwhile).
+INSIGHT_LLM_CIRCUIT_FAILURES = env.int("INSIGHT_LLM_CIRCUIT_FAILURES", default=3)
+INSIGHT_LLM_CIRCUIT_OPEN_SECONDS = env.int("INSIGHT_LLM_CIRCUIT_OPEN_SECONDS", default=300)
+# HTTP calls per clock hour across all workers (retries and repairs count); 0 = unlimited.
+INSIGHT_LLM_HOURLY_BUDGET = env.int("INSIGHT_LLM_HOURLY_BUDGET", default=60)
+# Where runbooks live (Markdown; retrieved by keyword score).
+INSIGHT_RUNBOOK_DIR = Path(env.str("INSIGHT_RUNBOOK_DIR", default=str(BASE_DIR / "docs" / "runbooks")))
+# Incidents of this severity and above are explained automatically when they open ("off": on demand only).
+INSIGHT_AUTO_MIN_SEVERITY = env.str("INSIGHT_AUTO_MIN_SEVERITY", default="warning")
+# The incident's first notification waits at most this long for its insight (0: never waits).
+INSIGHT_NOTIFY_WAIT_SECONDS = env.float("INSIGHT_NOTIFY_WAIT_SECONDS", default=20.0)
+# The context sent to an LLM is cut to about this many tokens (4 characters each): small local models
+# have 2-8 k token windows and slow down with every token of prompt.
+INSIGHT_CONTEXT_TOKENS = env.int("INSIGHT_CONTEXT_TOKENS", default=1500)
+# Insight tasks have their own queue and worker (Procfile `insight`), so a model that takes a minute to
+# answer never holds a detection worker.
+CELERY_TASK_QUEUES.append(Queue("insight"))
+PIPEWATCH_QUEUE_PREFIXES.insert(0, ("aiops.explain", "insight"))

@@ -1,13 +1,26 @@
 from __future__ import annotations
 
 from django_celery_beat.models import PeriodicTask
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+
+class CrontabSerializer(serializers.Serializer):
+    """The crontab as its five fields and zone (the old scheduler's contract), not Python's repr."""
+
+    minute = serializers.CharField()
+    hour = serializers.CharField()
+    day_of_week = serializers.CharField()
+    day_of_month = serializers.CharField()
+    month_of_year = serializers.CharField()
+    timezone = serializers.CharField()
 
 
 class ScheduleSerializer(serializers.ModelSerializer):
     """A beat entry as operators see it; only `enabled` may be changed through the API."""
 
-    schedule = serializers.SerializerMethodField()
+    schedule = serializers.SerializerMethodField(help_text="human-readable, e.g. 'At 02:30 AM Asia/Seoul'")
+    crontab = serializers.SerializerMethodField()
 
     class Meta:
         model = PeriodicTask
@@ -17,6 +30,7 @@ class ScheduleSerializer(serializers.ModelSerializer):
             "task",
             "enabled",
             "schedule",
+            "crontab",
             "queue",
             "expire_seconds",
             "last_run_at",
@@ -26,7 +40,19 @@ class ScheduleSerializer(serializers.ModelSerializer):
         read_only_fields = [field for field in fields if field != "enabled"]
 
     def get_schedule(self, task: PeriodicTask) -> str:
-        return str(task.schedule) if task.crontab_id or task.interval_id else str(task.clocked or task.solar)
+        if task.crontab_id:
+            return str(task.crontab.human_readable)  # names the zone too, e.g. "At 02:30 AM Asia/Seoul"
+        if task.interval_id:
+            return f"every {task.interval.every} {task.interval.period}"
+        return str(task.clocked or task.solar)
+
+    @extend_schema_field(CrontabSerializer(allow_null=True))
+    def get_crontab(self, task: PeriodicTask) -> dict[str, str] | None:
+        if not task.crontab_id:
+            return None
+        crontab = task.crontab
+        fields = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
+        return {**{name: str(getattr(crontab, name)) for name in fields}, "timezone": str(crontab.timezone)}
 
 
 class HealthCheckSerializer(serializers.Serializer):

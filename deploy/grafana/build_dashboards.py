@@ -1,7 +1,7 @@
 # ruff: noqa: E501 - PromQL and SQL read better on one line each
 """Build pipewatch's Grafana dashboards (JSON under dashboards/) from the short specs below.
 
-Run `python deploy/grafana/build_dashboards.py` after editing; tests/monitoring/test_grafana.py checks the
+Run `python deploy/grafana/build_dashboards.py` after editing; tests/monitoring/test_prometheus_config.py checks the
 JSON files match this script and that every PromQL metric they use is one pipewatch exposes.
 """
 
@@ -437,19 +437,35 @@ KIPRIS = dashboard(
                     unit="reqps",
                 ),
                 prom(
-                    "Requests by IPR mode",
-                    ("sum by (ipr_mode) (rate(kipris_requests_total[5m]))", "{{ipr_mode}}"),
+                    "Requests by IPR mode and organisation type",
+                    ("sum by (ipr_mode, org_type) (rate(kipris_requests_total[5m]))", "{{ipr_mode}} {{org_type}}"),
                     unit="reqps",
                 ),
                 prom(
+                    "Failure ratio by IPR mode",
+                    (
+                        'sum by (ipr_mode) (rate(kipris_requests_total{status="failure"}[5m])) / sum by (ipr_mode) (rate(kipris_requests_total[5m]))',
+                        "{{ipr_mode}}",
+                    ),
+                    unit="percentunit",
+                ),
+                prom(
                     "Errors by type",
-                    ("sum by (error_type) (rate(kipris_errors_total[5m]))", "{{error_type}}"),
+                    ("sum by (error_type, ipr_mode) (rate(kipris_errors_total[5m]))", "{{error_type}} {{ipr_mode}}"),
                     unit="ops",
                 ),
                 prom(
                     "Response time p50 / p95",
                     ("histogram_quantile(0.5, sum by (le) (rate(kipris_response_seconds_bucket[5m])))", "p50"),
                     ("histogram_quantile(0.95, sum by (le) (rate(kipris_response_seconds_bucket[5m])))", "p95"),
+                    unit="s",
+                ),
+                prom(
+                    "Response time p95 by IPR mode",
+                    (
+                        "histogram_quantile(0.95, sum by (le, ipr_mode) (rate(kipris_response_seconds_bucket[5m])))",
+                        "{{ipr_mode}}",
+                    ),
                     unit="s",
                 ),
             ],
@@ -461,11 +477,14 @@ KIPRIS = dashboard(
                 prom(
                     "In flight", ("sum(kipris_active_requests)", "requests"), ("sum(kipris_active_workers)", "workers")
                 ),
-                prom("Queue size", ("max(kipris_queue_size)", "pages waiting")),
+                prom("Queue size", ("max(kipris_queue_size)", "checkpoints queued or running")),
                 prom("Circuit breaker", ("max(kipris_circuit_open)", "open"), kind="stat"),
                 prom(
                     "Worker processing p95",
-                    ("histogram_quantile(0.95, sum by (le) (rate(kipris_worker_process_seconds_bucket[5m])))", "p95"),
+                    (
+                        "histogram_quantile(0.95, sum by (le, ipr_mode) (rate(kipris_worker_process_seconds_bucket[5m])))",
+                        "{{ipr_mode}}",
+                    ),
                     unit="s",
                 ),
             ],

@@ -35,3 +35,36 @@ def test_worker_task_counter_and_queue_lengths_show_on_metrics(
     assert found[("pipewatch_celery_tasks_total", task)] >= 3
     assert found[("pipewatch_celery_task_runtime_seconds_count", (("task", "pipewatch_test.echo"),))] >= 3
     assert found[("pipewatch_celery_queue_length", (("queue", "ingest"),))] == 2
+
+
+def test_a_killed_process_live_gauge_stops_counting() -> None:
+    """A process SIGKILLed mid-task never says it exited: its livesum gauge must not stay on /metrics."""
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "from prometheus_client import Gauge; import sys\n"
+        "Gauge('pipewatch_test_busy', 'test', multiprocess_mode='livesum').inc()\n"
+        "print('set', flush=True); sys.stdin.readline()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "set"
+        assert gauge_value("pipewatch_test_busy") == 1.0
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        assert gauge_value("pipewatch_test_busy") == 0.0
+    finally:
+        child.kill()
+
+
+def gauge_value(name: str) -> float:
+    body = Client().get("/metrics").content.decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+        if sample.name == name
+    )

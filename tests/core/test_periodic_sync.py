@@ -85,3 +85,26 @@ def test_removed_declaration_deletes_only_managed_entries(declared: list[Periodi
 def test_malformed_cron_is_rejected() -> None:
     with pytest.raises(ValueError, match="5 fields"):
         PeriodicTaskSpec(name="bad", task="x", cron="* * *").cron_fields()
+
+
+def test_schedule_changes_are_recorded_but_beats_run_bookkeeping_is_not() -> None:
+    """Beat re-saves the whole row after each run (moving date_changed); only real changes are kept."""
+    from django_celery_beat.schedulers import ModelEntry
+
+    from core.models import ScheduleChange
+
+    task = PeriodicTask.objects.get(name="anomaly: detect every minute")
+    runs = task.total_run_count
+    next(ModelEntry(task)).save()  # what DatabaseScheduler does after sending the task
+    assert PeriodicTask.objects.get(pk=task.pk).total_run_count == runs + 1
+    assert not ScheduleChange.objects.exists()
+
+    task.refresh_from_db()
+    task.enabled = False  # an operator pauses it (admin or API)
+    task.save()
+    task.crontab = CrontabSchedule.objects.create(minute="*/2")
+    task.save()
+    assert list(ScheduleChange.objects.order_by("pk").values_list("name", "enabled")) == [
+        ("anomaly: detect every minute", False),
+        ("anomaly: detect every minute", False),
+    ]
