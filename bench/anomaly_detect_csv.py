@@ -22,7 +22,8 @@ import numpy as np
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-ROWS = {"zscore": 20_000, "iqr": 20_000, "seasonal": 20_000, "hst": 20_000, "ensemble": 20_000, "iforest": 2_000}
+ROWS = {"likelihood": 20_000, "zscore": 20_000, "iqr": 20_000, "seasonal": 20_000, "hst": 20_000, "ensemble": 20_000,
+        "iforest": 2_000}  # fmt: skip
 
 
 def write_series(path: Path, rows: int) -> None:

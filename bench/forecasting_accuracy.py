@@ -81,6 +81,7 @@ def score(series: dict[str, HourlySeries]) -> dict:
         "naive_mape": round(naive["mape"], 3),
         "validation_windows": result.validation_windows,
         "epochs": result.epochs,
+        "candidate": result.params["kind"],
         "seconds": round(time.perf_counter() - started, 1),
     }
 

@@ -2,9 +2,10 @@
 
 1. forward: `forecast()` on in-memory hourly series (1 sensor, then --sensors at once), warm and cold.
 2. hourly run: `predict_hourly()` against the database in DATABASE_URL (use a dedicated one: readings are
-   emptied first) holding --sensors sensors x 14 days of readings every --every minutes, with an active
-   model version: read + resample in SQL + forecast both metrics + upsert 2 x 168 rows per sensor +
-   hand-over to sensors. Prints one JSON line.
+   emptied first) holding --sensors sensors x 28 days (what a forecast reads) of readings every --every
+   minutes, with an active model version (the costliest forecaster: the LSTM, the trees fitted on the
+   synthetic series and the seasonal profile mixed by lead day): read + resample in SQL + forecast both metrics + upsert
+   2 x 168 rows per sensor + hand-over to sensors. Prints one JSON line.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/pw_forecasting_bench_predict \
         .venv/bin/python bench/forecasting_predict.py --sensors 1000 --every 10
@@ -42,9 +43,12 @@ from django.db import connection
 
 from forecasting.models import ModelVersion
 from forecasting.services import registry
-from forecasting.services.model import build_model, forecast
+from forecasting.services.boosting import fit_boosted
+from forecasting.services.forecaster import Forecaster, forecast
+from forecasting.services.model import build_model
+from forecasting.services.panel import build_panel
 from forecasting.services.prediction import predict_hourly
-from forecasting.services.series import LAG_HOURS, HourlySeries
+from forecasting.services.series import HISTORY_HOURS, HORIZON_HOURS, LAG_HOURS, HourlySeries, Scaler
 from sensors.models import Sensor
 from sensors.simulation import simulate
 
@@ -52,13 +56,30 @@ ISSUED = datetime(2026, 3, 16, tzinfo=UTC)
 
 
 def hourly(count: int) -> list[HourlySeries]:
-    start = pd.Timestamp(ISSUED) - pd.Timedelta(hours=LAG_HOURS)
-    hours = np.arange(LAG_HOURS)
+    start = pd.Timestamp(ISSUED) - pd.Timedelta(hours=HISTORY_HOURS)
+    hours = np.arange(HISTORY_HOURS)
     rng = np.random.default_rng(0)
     return [
-        HourlySeries(f"{n:03d}", start, 100 + 40 * np.sin(2 * np.pi * hours / 24) + rng.normal(0, 2, LAG_HOURS))
+        HourlySeries(f"{n:03d}", start, 100 + 40 * np.sin(2 * np.pi * hours / 24) + rng.normal(0, 2, HISTORY_HOURS))
         for n in range(count)
     ]
+
+
+def blend() -> Forecaster:
+    """The costliest forecaster: an LSTM (untrained: the forward pass costs the same), trees fitted on synthetic
+    series and the seasonal profile, all three mixed (per-lead-day shares)."""
+    series = hourly(4)
+    panel = build_panel(series, [Scaler(100.0, 30.0)] * len(series), settings.TIME_ZONE)
+    origins = np.concatenate(
+        [panel.global_origins(i, np.arange(LAG_HOURS, HISTORY_HOURS - HORIZON_HOURS)) for i in range(len(series))]
+    )
+    return Forecaster(
+        "blend",
+        lstm=build_model(settings.FORECAST_LSTM_UNITS),
+        boosted=fit_boosted(panel, origins, seed=0, max_rows=settings.FORECAST_TREE_ROWS)[0],
+        shares=[{"lstm": 0.5, "boosted": 0.5}] * 6 + [{"boosted": 0.5, "profile": 0.5}],
+        band=[[-1.0, 1.0]] * 7,
+    )
 
 
 def timed(function: object, *args: object) -> float:
@@ -93,7 +114,7 @@ def load(count: int, every: int) -> tuple[int, float]:
     rows = 0
     for begin in range(0, count, 100):
         chunk = codes[begin : begin + 100]
-        readings = simulate(chunk, ISSUED - timedelta(hours=LAG_HOURS), LAG_HOURS * 60, seed=4).readings
+        readings = simulate(chunk, ISSUED - timedelta(hours=HISTORY_HOURS), HISTORY_HOURS * 60, seed=4).readings
         readings = readings[readings["ts"].dt.minute % every == 0]
         buffer = io.StringIO()
         readings.assign(sensor_id=readings["sensor"].map(ids), received_at=ISSUED)[
@@ -111,7 +132,7 @@ def load(count: int, every: int) -> tuple[int, float]:
 
 
 def activate(model: object) -> None:
-    """Register the (untrained: the forward pass costs the same) model as the active version of both metrics."""
+    """Register the forecaster as the active version of both metrics."""
     for metric in ("flow", "pressure"):
         version = ModelVersion.objects.create(
             metric=metric, data_start=ISSUED, data_end=ISSUED, validation_start=ISSUED, mae=0.0, baseline_mae=1.0
@@ -126,7 +147,7 @@ def main() -> None:
     parser.add_argument("--sensors", type=int, default=1000)
     parser.add_argument("--every", type=int, default=10, help="minutes between stored readings")
     args = parser.parse_args()
-    model = build_model(settings.FORECAST_LSTM_UNITS)
+    model = blend()
     figures = {"bench": "forecasting_predict", "sensors": args.sensors, **forward(model, args.sensors)}
     rows, load_seconds = load(args.sensors, args.every)
     activate(model)

@@ -3,7 +3,8 @@
 Prints one JSON line: records/s for parsing (XML -> records), for upserting new records, for the two
 together (the target: >= 5,000 records/s), and for re-upserting the same records unchanged (a refresh).
 Pages are real simulator responses (kipo-api, 500 rows, patents and trademarks, Korean text), generated
-before timing. Database: a dedicated PostgreSQL database (pw_ingest_upsert_bench), recreated per run.
+before timing. Database: a dedicated PostgreSQL database (BENCH_DATABASE, default pw_ingest_upsert_bench),
+recreated per run.
 """
 
 from __future__ import annotations
@@ -16,33 +17,19 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg2
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.lib.database import recreate_database, setup_django
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-DATABASE = "pw_ingest_upsert_bench"
+DATABASE = os.environ.get("BENCH_DATABASE", "pw_ingest_upsert_bench")
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 RECORDS = int(os.environ.get("BENCH_RECORDS", "30000"))
-sys.path.insert(0, str(BASE_DIR))
-os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/2")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
-def recreate_database() -> None:
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {DATABASE}")
-    connection.close()
-
-
 def main() -> None:
-    recreate_database()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    recreate_database(DATABASE_URL)
+    setup_django(DATABASE_URL)
     from django.db import transaction
 
     from ingest import services
@@ -50,7 +37,6 @@ def main() -> None:
     from ingest.models import Applicant, Organization
     from ingest.simulator import SimulatedKipris
 
-    call_command("migrate", verbosity=0)
     sim = SimulatedKipris(seed=0, organizations=3000, api_key="k")
     pages: list[tuple[str, bytes]] = []
     collected = 0

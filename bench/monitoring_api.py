@@ -8,11 +8,14 @@ Two readings, one JSON line:
   schedule (rate / 100 per connection) and latency counts from the scheduled send time, so a slow answer
   delays the next request's clock instead of hiding it (no coordinated omission). Run at 100, 200 and
   400 requests/s, then the highest rate whose p99 stays <= 50 ms is searched.
-Endpoints: /api/v1/metrics/current and /api/v1/metrics/cpu?limit=1000 (and /health closed-loop).
+Endpoints: /api/v1/metrics/current and /api/v1/metrics/cpu?limit=1000 (and /current?host=, /cpu?limit=100 and
+/health closed-loop).
 Setup: a dedicated PostgreSQL database (BENCH_DATABASE, default pw_monitoring_bench) with one host and
 20,000 samples, a real host agent for that host (snapshots in Redis, BENCH_REDIS_URL), a real worker and
 beat (so /health is all green, as in production: the run waits for beat's first detect_minute).
 The API's throttle is raised for the run (100 clients x thousands of requests/s is the load, not abuse).
+The server is warmed up for 5 s first (not recorded), and each closed-loop point reports the server's CPU
+per request (gunicorn master and workers), which depends much less on the shared machine's load.
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.lib.processes import BASE_DIR, celery_worker, start
+
 # A run of its own: BENCH_DATABASE / BENCH_REDIS_URL move it off another run's database and Redis db.
 DATABASE = os.environ.get("BENCH_DATABASE", "pw_monitoring_bench")
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
@@ -44,10 +50,13 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 SAMPLES = 20_000
 DURATION = os.environ.get("BENCH_DURATION", "10s")  # per closed-loop point: the machine is shared
 OPEN_SECONDS = float(os.environ.get("BENCH_OPEN_SECONDS", "10"))  # per open-loop point
+WARMUP = "5s"
 CONNECTIONS = 100
 TARGET_P99_MS = 50.0
 ENDPOINTS = {
     "current": "/api/v1/metrics/current",
+    "current_host": "/api/v1/metrics/current?host=bench-host",
+    "cpu_limit_100": "/api/v1/metrics/cpu?limit=100",
     "cpu_limit_1000": "/api/v1/metrics/cpu?limit=1000",
     "health": "/api/v1/health",
 }
@@ -83,7 +92,6 @@ def prepare(env: dict[str, str]) -> str:
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=env, check=True, capture_output=True
     )
     os.environ.update(env)
-    sys.path.insert(0, str(BASE_DIR))
     import django
 
     django.setup()
@@ -109,12 +117,6 @@ def prepare(env: dict[str, str]) -> str:
     return token.key
 
 
-def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-
-
 def wait_healthy(url: str, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -130,14 +132,14 @@ def wait_healthy(url: str, timeout: float = 240) -> None:
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
-def wrk(url: str, token: str, connections: int) -> dict[str, float]:
+def wrk(url: str, token: str, connections: int, duration: str = DURATION) -> dict[str, float]:
     """wrk's figures; --timeout 30s so slow responses are measured, not dropped from the percentiles."""
     out = subprocess.run(
         [
             "wrk",
             "-t2",
             f"-c{connections}",
-            f"-d{DURATION}",
+            f"-d{duration}",
             "--timeout",
             "30s",
             "--latency",
@@ -155,11 +157,35 @@ def wrk(url: str, token: str, connections: int) -> dict[str, float]:
         if pct in {"50", "90", "99"}
     }
     figures["requests_per_s"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    figures["requests"] = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     figures["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
     if errors:
         figures["socket_errors"] = errors.group(1)  # type: ignore[assignment]
+    return figures
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (gunicorn's master and workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def wrk_with_server_cpu(url: str, token: str, server_pid: int) -> dict[str, float]:
+    """wrk's figures and the server's CPU per request: what a request costs, whatever else the cores run
+    (the throughput and latency depend on the machine's load; this much less)."""
+    before = tree_cpu_seconds(server_pid)
+    figures = wrk(url, token, CONNECTIONS)
+    cpu_ms = (tree_cpu_seconds(server_pid) - before) * 1000
+    figures["server_cpu_ms_per_request"] = round(cpu_ms / max(figures["requests"], 1), 3)
     return figures
 
 
@@ -276,23 +302,7 @@ def main() -> None:
     }
     port = free_port()
     processes = [
-        start(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "core",
-                "worker",
-                "-Q",
-                "default",
-                "-c",
-                "1",
-                "--hostname",
-                f"bench-{port}@%h",
-            ],
-            env,
-        ),
+        start(celery_worker("default", f"bench-{port}@%h", standalone=False), env),
         start([sys.executable, "-m", "celery", "-A", "core", "beat"], env),
         start([sys.executable, "manage.py", "host_agent", "--host", "bench-host", "--metrics-port", "0"], env),
         start(
@@ -316,7 +326,14 @@ def main() -> None:
     try:
         wait_healthy(f"http://127.0.0.1:{port}/api/v1/health")
         load_before = os.getloadavg()
-        closed = {name: wrk(f"http://127.0.0.1:{port}{path}", token, CONNECTIONS) for name, path in ENDPOINTS.items()}
+        server_pid = processes[-1].pid
+        # Warm-up, not recorded: each freshly forked worker's first seconds cost more CPU per request (its
+        # first writes to the pages it shares with the preloaded master copy them; connections open).
+        wrk(f"http://127.0.0.1:{port}{ENDPOINTS['current']}", token, CONNECTIONS, duration=WARMUP)
+        closed = {
+            name: wrk_with_server_cpu(f"http://127.0.0.1:{port}{path}", token, server_pid)
+            for name, path in ENDPOINTS.items()
+        }
         opened = {name: open_loop_endpoint(port, ENDPOINTS[name], token) for name in OPEN_LOOP_ENDPOINTS}
         load_after = os.getloadavg()
     finally:

@@ -104,7 +104,7 @@ def clear_readings() -> None:
 def batch_sweep() -> dict[str, int]:
     """Rows/s of store_readings by batch size (in-process, the bridge's own insert path)."""
     from sensors.protocol import parse_frame
-    from sensors.services import SensorRegistry, store_readings
+    from sensors.services.storage import SensorRegistry, store_readings
     from sensors.settings import frame_layout
 
     layout = frame_layout()
