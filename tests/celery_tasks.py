@@ -26,3 +26,10 @@ def slow_upsert(key: str, value: int, seconds: float) -> None:
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             [key, value],
         )
+
+
+@shared_task(name="pipewatch_test.tick")
+def tick() -> None:
+    """One row per run (the broker-restart test's periodic task: did beat send it and a worker run it?)."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO test_effect (key, value) VALUES (%s, 1)", [f"tick-{time.time():.6f}"])

@@ -30,6 +30,30 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Files that start whole systems run first. pytest-xdist (`--dist loadfile --no-loadscope-reorder`, the
+# Makefile's) hands out files in collection order; the `make run` test (~4-6 minutes) dealt last made the
+# suite's tail while the other workers idled.
+FIRST_FILES = ("tests/test_make_run.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order files: FIRST_FILES, then files with a test marked slow, then the rest; within each, files with
+    more tests first (xdist's own default order). The sort is stable: tests keep their order in a file."""
+    path_of = {id(item): item.nodeid.partition("::")[0] for item in items}
+    size: dict[str, int] = {}
+    slow: set[str] = set()
+    for item in items:
+        path = path_of[id(item)]
+        size[path] = size.get(path, 0) + 1
+        if item.get_closest_marker("slow"):
+            slow.add(path)
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        path = path_of[id(item)]
+        group = 0 if path in FIRST_FILES else 1 if path in slow else 2
+        return group, -size[path]
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(autouse=True)
