@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+import requests
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
@@ -133,6 +134,9 @@ class ChildProcess:
             pass
 
 
+CHILD_LOG_TAIL_LINES = 30
+
+
 @pytest.fixture
 def start_process(child_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., ChildProcess]]:
     """Factory: start a command (argv after the Python interpreter) as a child process with its own log."""
@@ -156,6 +160,22 @@ def start_process(child_env: dict[str, str], tmp_path: Path) -> Iterator[Callabl
     yield start
     for child in reversed(started):
         child.stop()
+        # pytest shows a test's captured output only when it fails: then these tails say what each child did
+        # (the logs live in a tmp_path that CI does not keep).
+        tail = "\n".join(child.output().splitlines()[-CHILD_LOG_TAIL_LINES:])
+        sys.stderr.write(f"--- {child.name} (exit {child.proc.returncode}), end of {child.log.name}:\n{tail}\n")
+
+
+def get_or_none(url: str, timeout: float = 10, **kwargs: object) -> requests.Response | None:
+    """The response (any status), or None while nothing listens or it does not answer in time.
+
+    For wait_for conditions on a server that is still starting: a refused connection is "not yet", not an
+    error. Compare with `is not None`: a 4xx/5xx Response is falsy.
+    """
+    try:
+        return requests.get(url, timeout=timeout, **kwargs)  # type: ignore[arg-type]
+    except requests.RequestException:
+        return None
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30, interval: float = 0.1, what: str = "") -> object:

@@ -22,7 +22,7 @@ import psutil
 import pytest
 import requests
 
-from tests.conftest import BASE_DIR, free_port, wait_for
+from tests.conftest import BASE_DIR, free_port, get_or_none, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +39,9 @@ def processes_with_marker(marker: str) -> list[psutil.Process]:
 
 
 def health(url: str) -> int | None:
-    try:
-        return requests.get(url, timeout=10).status_code
-    except requests.RequestException:  # not listening yet, or too busy starting to answer in time
-        return None
+    """The health status code; None while the web is not listening or too busy starting to answer in time."""
+    response = get_or_none(url)
+    return response.status_code if response is not None else None
 
 
 SUPERVISORCTL = BASE_DIR / ".venv" / "bin" / "supervisorctl"

@@ -21,7 +21,7 @@ import yaml
 
 from aiops.models import AlertPayload, IncidentMember
 from anomaly.models import AnomalyEvent
-from tests.conftest import BASE_DIR, ChildProcess, free_port, wait_for
+from tests.conftest import BASE_DIR, ChildProcess, free_port, get_or_none, wait_for
 
 TOKEN = "alerts-token-for-the-test"
 RULE_FOR = "3s"
@@ -87,11 +87,8 @@ def prometheus_config(path: Path, rules: Path, worker_metrics: int, beat_metrics
 
 
 def query(prom_port: int, expr: str) -> list[dict[str, Any]]:
-    try:
-        answer = requests.get(f"http://127.0.0.1:{prom_port}/api/v1/query", params={"query": expr}, timeout=2)
-    except requests.ConnectionError:
-        return []
-    return list(answer.json()["data"]["result"]) if answer.ok else []
+    answer = get_or_none(f"http://127.0.0.1:{prom_port}/api/v1/query", timeout=2, params={"query": expr})
+    return list(answer.json()["data"]["result"]) if answer is not None and answer.ok else []
 
 
 @pytest.mark.slow
@@ -121,7 +118,8 @@ def test_worker_down_alert_arrives_as_an_incident(
                  f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}")  # fmt: skip
 
     # The receiver refuses a caller without the token (what Alertmanager sends is checked below).
-    wait_for(lambda: requests.get(f"http://127.0.0.1:{web_port}/api/v1/health", timeout=5), timeout=60, what="web")
+    health = f"http://127.0.0.1:{web_port}/api/v1/health"
+    wait_for(lambda: get_or_none(health, timeout=5) is not None, timeout=60, what="web")
     refused = requests.post(f"http://127.0.0.1:{web_port}/api/v1/aiops/alerts", json={"alerts": []}, timeout=5)
     assert refused.status_code == 401
     wrong = base64.b64encode(b"someone:guess").decode()

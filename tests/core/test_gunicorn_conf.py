@@ -7,16 +7,8 @@ import signal
 from collections.abc import Callable
 
 import psutil
-import requests
 
-from tests.conftest import ChildProcess, free_port, wait_for
-
-
-def answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=10).status_code in {200, 503}
-    except requests.ConnectionError:
-        return False
+from tests.conftest import ChildProcess, free_port, get_or_none, wait_for
 
 
 def test_killed_master_leaves_no_worker_holding_the_port(start_process: Callable[..., ChildProcess]) -> None:
@@ -26,7 +18,7 @@ def test_killed_master_leaves_no_worker_holding_the_port(start_process: Callable
         "web", "-m", "gunicorn", "core.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
         "--config", "python:core.gunicorn_conf",
     )  # fmt: skip
-    wait_for(lambda: answers(f"http://127.0.0.1:{port}/api/v1/health"), timeout=60, what="gunicorn")
+    wait_for(lambda: get_or_none(f"http://127.0.0.1:{port}/api/v1/health") is not None, timeout=60, what="gunicorn")
     workers = wait_for(lambda: len(web.children()) == 2 and web.children(), timeout=30, what="two workers")
     assert isinstance(workers, list)
 
@@ -34,4 +26,4 @@ def test_killed_master_leaves_no_worker_holding_the_port(start_process: Callable
 
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"workers outlived their master: {alive}"
-    assert not answers(f"http://127.0.0.1:{port}/api/v1/health")
+    assert not get_or_none(f"http://127.0.0.1:{port}/api/v1/health") is not None

@@ -10,15 +10,7 @@ import requests
 from django.test import Client
 
 from core.redis import BEAT_HEARTBEAT_KEY
-from tests.conftest import ChildProcess, free_port, wait_for
-
-
-def get(url: str) -> tuple[requests.Response] | None:
-    """The response in a tuple (a 503 Response is falsy), or None while nothing listens."""
-    try:
-        return (requests.get(url, timeout=10),)
-    except requests.ConnectionError:
-        return None
+from tests.conftest import ChildProcess, free_port, get_or_none, wait_for
 
 
 def test_everything_up_is_200(
@@ -55,9 +47,9 @@ def test_broker_unreachable_is_503_naming_it(start_process: Callable[..., ChildP
         "python:core.gunicorn_conf",
         env={"CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "HEALTH_WORKER_PING_TIMEOUT": "0.3"},
     )
-    answered = wait_for(lambda: get(f"http://127.0.0.1:{port}/api/v1/health"), timeout=60, what="web")
-    assert isinstance(answered, tuple)
-    response = answered[0]
+    url = f"http://127.0.0.1:{port}/api/v1/health"
+    wait_for(lambda: get_or_none(url) is not None, timeout=60, what="web")
+    response = requests.get(url, timeout=10)
     body = response.json()
     assert response.status_code == 503
     assert body["status"] == "failing"

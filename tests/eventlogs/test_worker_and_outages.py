@@ -25,7 +25,7 @@ from eventlogs.models import Batch, LolEvent
 from eventlogs.services import archive, collector
 from eventlogs.services.enrichment import enrich_batch
 from eventlogs.services.maintenance import requeue_stale
-from tests.conftest import ChildProcess, TcpProxy, free_port, wait_for
+from tests.conftest import ChildProcess, TcpProxy, free_port, get_or_none, wait_for
 
 from .conftest import generate, ndjson
 
@@ -57,11 +57,9 @@ def start_web(start_process: Callable[..., ChildProcess], archive_dir: Path) -> 
         )  # fmt: skip
 
         def up() -> bool:
-            try:
-                # 200 or 401 by API_PUBLIC_READ: either way Django answered
-                return requests.get(f"http://127.0.0.1:{port}/api/v1/events/stats", timeout=2).status_code in {200, 401}
-            except requests.RequestException:
-                return False
+            # 200 or 401 by API_PUBLIC_READ: either way Django answered
+            answer = get_or_none(f"http://127.0.0.1:{port}/api/v1/events/stats", timeout=2)
+            return answer is not None and answer.status_code in {200, 401}
 
         wait_for(up, timeout=60, what="the collector to answer")
         return f"http://127.0.0.1:{port}/api/v1/events/lol/"

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitoring.models import Host, HostSample
 from monitoring.services.agent import AgentConfig, HostAgent
 from monitoring.services.store import HOSTS_KEY, current_key, processes_key, store_samples
-from tests.conftest import ChildProcess, TcpProxy, free_port, wait_for
+from tests.conftest import ChildProcess, TcpProxy, free_port, get_or_none, wait_for
 
 
 @pytest.mark.django_db
@@ -72,13 +72,6 @@ def families(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
     return found
 
 
-def scrape(url: str) -> str | None:
-    try:
-        return requests.get(url, timeout=5).text
-    except requests.ConnectionError:
-        return None
-
-
 def test_command_stores_exports_and_stops_cleanly_on_sigterm(start_process: Callable[..., ChildProcess]) -> None:
     port = free_port()
     agent = start_process(
@@ -87,7 +80,10 @@ def test_command_stores_exports_and_stops_cleanly_on_sigterm(start_process: Call
     )  # fmt: skip
     wait_for(lambda: HostSample.objects.filter(host__name="cmd-host").count() >= 2, timeout=60, what="2 stored rows")
 
-    text = wait_for(lambda: scrape(f"http://127.0.0.1:{port}/metrics"), timeout=10, what="the exporter")
+    exporter = f"http://127.0.0.1:{port}/metrics"
+    scraped = wait_for(lambda: get_or_none(exporter, timeout=5), timeout=10, what="the exporter")
+    assert isinstance(scraped, requests.Response)
+    text = scraped.text
     assert isinstance(text, str)
     found = families(text)
     cpu = found["node_cpu_seconds"]
