@@ -51,6 +51,9 @@ SAMPLES = 20_000
 DURATION = os.environ.get("BENCH_DURATION", "10s")  # per closed-loop point: the machine is shared
 OPEN_SECONDS = float(os.environ.get("BENCH_OPEN_SECONDS", "10"))  # per open-loop point
 WARMUP = "5s"
+# The server's shape (production's docker-compose web: 3 x 4); other shapes to compare tails in one session.
+GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "3"))
+GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
 CONNECTIONS = 100
 TARGET_P99_MS = 50.0
 ENDPOINTS = {
@@ -314,9 +317,9 @@ def main() -> None:
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",
-                "3",
+                str(GUNICORN_WORKERS),
                 "--threads",
-                "4",
+                str(GUNICORN_THREADS),
                 "--config",
                 "python:core.gunicorn_conf",
             ],
@@ -347,7 +350,7 @@ def main() -> None:
                 "date": datetime.now(tz=UTC).isoformat(timespec="minutes"),
                 "machine": f"{platform.node()} {os.cpu_count()} cores (shared with other engineers' work)",
                 "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
-                "server": "gunicorn 3 workers x 4 threads, PIPEWATCH_ENV=prod, PostgreSQL, Redis",
+                "server": f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads, PIPEWATCH_ENV=prod",
                 "samples_in_db": SAMPLES,
                 "target": f"p99 <= {TARGET_P99_MS:g} ms at {CONNECTIONS} connections",
                 "closed_loop": {
