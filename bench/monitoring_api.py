@@ -15,7 +15,8 @@ Setup: a dedicated PostgreSQL database (BENCH_DATABASE, default pw_monitoring_be
 beat (so /health is all green, as in production: the run waits for beat's first detect_minute).
 The API's throttle is raised for the run (100 clients x thousands of requests/s is the load, not abuse).
 The server is warmed up for 5 s first (not recorded), and each closed-loop point reports the server's CPU
-per request (gunicorn master and workers), which depends much less on the shared machine's load.
+per request (gunicorn master and workers), which depends much less on the shared machine's load, and how
+many connections each worker held halfway through (an uneven spread is what sets the closed-loop p99).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -182,14 +184,39 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def wrk_with_server_cpu(url: str, token: str, server_pid: int) -> dict[str, float]:
-    """wrk's figures and the server's CPU per request: what a request costs, whatever else the cores run
-    (the throughput and latency depend on the machine's load; this much less)."""
+def connections_per_worker(server_pid: int, port: int) -> list[int]:
+    """Established client connections each gunicorn worker holds, most first (how evenly they spread)."""
+    counts = []
+    for worker in psutil.Process(server_pid).children(recursive=True):
+        try:
+            connections = worker.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        counts.append(sum(1 for c in connections if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port))
+    return sorted(counts, reverse=True)
+
+
+def wrk_with_server_cpu(url: str, token: str, server_pid: int, port: int) -> dict[str, Any]:
+    """wrk's figures, the server's CPU per request (what a request costs, whatever else the cores run: the
+    throughput and latency depend on the machine's load, this much less) and, halfway through, the
+    connections per worker."""
     before = tree_cpu_seconds(server_pid)
-    figures = wrk(url, token, CONNECTIONS)
+    spread: list[int] = []
+    sampler = threading.Timer(
+        parse_seconds(DURATION) / 2, lambda: spread.extend(connections_per_worker(server_pid, port))
+    )
+    sampler.start()
+    figures: dict[str, Any] = dict(wrk(url, token, CONNECTIONS))
+    sampler.join()
     cpu_ms = (tree_cpu_seconds(server_pid) - before) * 1000
     figures["server_cpu_ms_per_request"] = round(cpu_ms / max(figures["requests"], 1), 3)
+    figures["connections_per_worker"] = spread
     return figures
+
+
+def parse_seconds(duration: str) -> float:
+    """wrk's duration ("10s", "1m") in seconds."""
+    return float(duration[:-1]) * {"s": 1, "m": 60}[duration[-1]]
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
@@ -334,7 +361,7 @@ def main() -> None:
         # first writes to the pages it shares with the preloaded master copy them; connections open).
         wrk(f"http://127.0.0.1:{port}{ENDPOINTS['current']}", token, CONNECTIONS, duration=WARMUP)
         closed = {
-            name: wrk_with_server_cpu(f"http://127.0.0.1:{port}{path}", token, server_pid)
+            name: wrk_with_server_cpu(f"http://127.0.0.1:{port}{path}", token, server_pid, port)
             for name, path in ENDPOINTS.items()
         }
         opened = {name: open_loop_endpoint(port, ENDPOINTS[name], token) for name in OPEN_LOOP_ENDPOINTS}

@@ -53,6 +53,17 @@ def child_exit(server: Any, worker: Any) -> None:
 # restarts it on a busy machine.
 preload_app = True
 
+# One listening socket per worker (SO_REUSEPORT): the kernel spreads new connections over the workers by
+# their addresses. With the one shared socket, whichever worker was on a core when a burst of clients
+# connected took most of them and kept them (keep-alive): 100 wrk connections split 72/25/3 over 3 workers,
+# and the 72 waited on one process while another idled. Measured, /api/v1/metrics/current, wrk 100
+# connections, 3 x 4, paired runs at load ~8: shared socket 1,123-1,213 req/s, p99 184-203 ms; one socket
+# per worker 2,105-2,132 req/s, p99 90-100 ms, connections 38/31/31 (docs/BENCHMARKS.md, Monitoring).
+# Two costs: connections still queued on a worker's socket when that worker exits are reset unless the
+# host sets net.ipv4.tcp_migrate_req=1 (docker-compose does), and a second server started on the same port
+# by the same user shares it instead of failing to bind.
+reuse_port = True
+
 # gunicorn 27's control socket defaults to one path per user: several gunicorns on a host (tests, make run)
 # would fight over it, and nothing here uses it.
 control_socket_disable = True
