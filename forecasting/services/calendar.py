@@ -6,7 +6,8 @@ the calendar time zone (from the system's zone.tab: `Europe/Rome` -> `IT`), or e
 Whether a series' holidays are rest days is read from its own history (`keeps_holidays`), not assumed:
 on the BWDF DMAs (Italy) holidays look like Sundays, but `auto` resolves a country from the time zone
 alone, and the project's simulated sensors (Asia/Seoul, no holidays kept) got every Korean holiday
-forecast with a Sunday's shape: 0.819 of naive's MAE at 24 h instead of 0.741 (docs/forecasting.md).
+forecast with a Sunday's shape: 0.831 of naive's MAE at 24 h instead of 0.741 (10 sensors, a year;
+docs/BENCHMARKS.md). Measured decisions are in docs/forecasting.md.
 """
 
 from __future__ import annotations
