@@ -462,6 +462,7 @@ FORECAST_CANDIDATES = env.list("FORECAST_CANDIDATES", default=["boosted"])
 # BWDF tuning weeks: 0.706/0.676/0.814 against 0.707/0.684/0.816).
 FORECAST_TREE_ROWS = env.int("FORECAST_TREE_ROWS", default=60_000)
 # Public holidays in the calendar: an ISO country code (IT, KR), "auto" (the country of TIME_ZONE) or "".
+# They become rest days only for sensors whose history shows it (forecasting/services/calendar.py).
 FORECAST_HOLIDAYS = env.str("FORECAST_HOLIDAYS", default="auto")
 # A run whose heartbeat is older than this is presumed dead (worker killed) and queued again by the watchdog.
 FORECAST_RUN_STALE_SECONDS = env.int("FORECAST_RUN_STALE_SECONDS", default=300)

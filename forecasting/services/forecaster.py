@@ -1,7 +1,8 @@
 """Training and serving the forecast: candidates chosen per metric on validation, with a calibrated band.
 
-1. One panel of all series (per-series scaling on training hours, local calendar with public holidays,
-   optional exogenous inputs).
+1. One panel of all series (per-series scaling on training hours, local calendar with public holidays
+   as rest days in the series whose history shows them behaving like Sundays, optional exogenous
+   inputs).
 2. Candidates, each fitted on the training windows only: the seasonal profile (level x shape,
    profile.py; no fitting), gradient-boosted trees correcting it (boosting.py) and, opt-in, the LSTM
    (model.py).
@@ -31,6 +32,7 @@ import pandas as pd
 
 from . import ForecastError, NotEnoughHistoryError
 from .boosting import fit_boosted, predict_boosted, profile
+from .calendar import keeps_holidays
 from .model import fit_lstm, run_lstm
 from .panel import Panel, build_panel
 from .series import (
@@ -66,6 +68,7 @@ class Forecaster:
     band: list[list[float]] = field(default_factory=list)  # per lead day [q10, q90] of residual / spread
     band_spread: float = 1.0  # the median validation spread: stands in where a window has none
     holiday_country: str = ""
+    holiday_keys: list[str] = field(default_factory=list)  # series whose holidays are rest days (keeps_holidays)
     exog_columns: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -204,6 +207,23 @@ def band_coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> f
     return float(inside[scored].mean())
 
 
+def holiday_keepers(series: list[HourlySeries], time_zone: str, country: str) -> list[str]:
+    """Keys of the series whose past public holidays behaved like their Sundays (calendar.keeps_holidays).
+
+    The whole history decides, validation months included: more holidays make a surer decision, and it
+    is a fact of the site's calendar, not a parameter fitted to the validation errors.
+    """
+    if not country:
+        return []
+    keepers = []
+    for item in series:
+        local = pd.date_range(item.start, periods=len(item.values), freq="h").tz_convert(time_zone)
+        if keeps_holidays(local, item.values, country):
+            keepers.append(item.key)
+    logger.info("public holidays of %s kept as rest days by %d of %d series", country, len(keepers), len(series))
+    return keepers
+
+
 def fit(
     series: dict[str, HourlySeries],
     *,
@@ -235,8 +255,14 @@ def fit(
             continue
         scalers[key] = Scaler.fit(training_part)
         kept.append(item)
+    holiday_keys = holiday_keepers(kept, time_zone, holiday_country)
     panel = build_panel(
-        kept, [scalers[item.key] for item in kept], time_zone, holiday_country=holiday_country, exog=exog
+        kept,
+        [scalers[item.key] for item in kept],
+        time_zone,
+        holiday_country=holiday_country,
+        holiday_keys=holiday_keys,
+        exog=exog,
     )
     train_origins, val_origins = _origins(panel, validation_from)
     if train_origins.size == 0 or val_origins.size == 0:
@@ -246,7 +272,10 @@ def fit(
         )
     actual = _targets(panel, val_origins)
     chosen_parts = Forecaster(
-        "profile", holiday_country=holiday_country, exog_columns=list(exog.columns) if exog is not None else []
+        "profile",
+        holiday_country=holiday_country,
+        holiday_keys=holiday_keys,
+        exog_columns=list(exog.columns) if exog is not None else [],
     )
     scaled: dict[str, np.ndarray] = {"profile": profile(panel, val_origins)}
     epochs_run = 0
@@ -320,6 +349,7 @@ def fit(
             "series": len(kept),
             "time_zone": time_zone,
             "holiday_country": holiday_country,
+            "holiday_series": len(holiday_keys),
             "exog_columns": chosen_parts.exog_columns,
         },
     )
@@ -373,6 +403,7 @@ def forecast(
         time_zone,
         pad_hours=HORIZON_HOURS,
         holiday_country=forecaster.holiday_country if forecaster else "",
+        holiday_keys=forecaster.holiday_keys if forecaster else (),
         exog=exog[forecaster.exog_columns] if needs_exog and exog is not None else None,  # type: ignore[union-attr]
     )
     origins = panel.offsets + HISTORY_HOURS

@@ -6,6 +6,7 @@ Pure numpy/pandas: no TensorFlow here, so the gradient-boosted forecaster and th
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,8 +32,8 @@ class Panel:
     calendar: np.ndarray
     hour_of_day: np.ndarray  # local, 0-23
     day_of_week: np.ndarray  # local, 0 = Monday
-    holiday: np.ndarray  # 1.0 on a public holiday of the configured country
-    day_kind: np.ndarray  # local: 0 working day, 1 Saturday, 2 Sunday or public holiday
+    holiday: np.ndarray  # 1.0 on a public holiday of the configured country, in series that keep them
+    day_kind: np.ndarray  # local: 0 working day, 1 Saturday, 2 Sunday or (kept) public holiday
     utc_offset: np.ndarray  # local clock minus UTC, whole hours (DST moves it)
     exog: np.ndarray  # (N, k) exogenous inputs (NaN unknown); k = 0 without any
 
@@ -67,11 +68,14 @@ def build_panel(
     pad_hours: int = 0,
     *,
     holiday_country: str = "",
+    holiday_keys: Collection[str] = (),
     exog: pd.DataFrame | None = None,
 ) -> Panel:
     """Flatten series (each optionally padded with `pad_hours` unknown hours at its end, for forecasting).
 
     Calendar features are in local time (`time_zone`): demand follows the local clock, DST included.
+    Public holidays of `holiday_country` are rest days only in the series named in `holiday_keys` (those
+    whose history shows it: calendar.keeps_holidays); elsewhere they are ordinary days.
     `exog` (UTC hourly index, one column per input) is shared by all series (one site's weather).
     """
     parts: dict[str, list[np.ndarray]] = {
@@ -86,7 +90,7 @@ def build_panel(
         local = hours.tz_convert(time_zone)
         hour_of_day = local.hour.to_numpy()
         day_of_week = local.day_of_week.to_numpy()
-        holiday = holiday_mask(local, holiday_country)
+        holiday = holiday_mask(local, holiday_country if item.key in holiday_keys else "")
         day_angle = 2 * np.pi * (hour_of_day + local.minute.to_numpy() / 60) / 24
         week_angle = 2 * np.pi * day_of_week / 7
         rest_day = (day_of_week >= 5) | (holiday > 0)

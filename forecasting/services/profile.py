@@ -7,7 +7,9 @@ in two, each part is estimated from what suits it:
 1. Shape: for every hour of the day and kind of day (working day, Saturday, Sunday or public holiday),
    the median over the last 4 weeks of value / the mean of its week. Dividing by the week's mean keeps
    old weeks' levels out of it; the median ignores a burst or a holiday that is not flagged. Flagged
-   public holidays in the history are left out (a holiday ahead is forecast with Sundays' shape).
+   public holidays in the history are left out (a holiday ahead is forecast with Sundays' shape). Only
+   series whose past holidays behaved like Sundays have them flagged (calendar.keeps_holidays);
+   elsewhere a holiday is an ordinary day, in the history and ahead.
 2. Level: the level that makes the shape fit the last 7 days (mean of value / shape), robust to gaps (a
    plain mean of a week with missing night hours is too high).
 3. Anomaly: how far the last day was above or below shape x level, fading with lead time.
@@ -77,8 +79,8 @@ def seasonal_profile(panel: Panel, origins: np.ndarray) -> Profile:
     days_back = np.arange(1, SHAPE_DAYS + 1)[None, :, None]
     cells = np.clip(panel.local_lag(day_start, 24 * days_back), 0, None)  # (n, 28, 24)
     # Past public holidays stay out of the shape and the level: a holiday is forecast with Sundays'
-    # shape, but one that the site does not keep (or a wrong FORECAST_HOLIDAYS) must not turn the
-    # Sundays' median into a working day's (Korean holidays on simulated data: 3x naive's MAE).
+    # shape, and the few the site works anyway (a series is flagged when most of its holidays looked
+    # like Sundays) must not turn the Sundays' median into a working day's.
     values = np.where(panel.holiday[cells] > 0, np.nan, raw(cells))
     kinds = panel.day_kind[cells]
     weeks = raw(origins[:, None] - np.arange(HISTORY_HOURS, 0, -1)[None, :]).reshape(n, -1, HORIZON_HOURS)

@@ -27,9 +27,10 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model.keras"  # the LSTM, when the chosen candidate uses it
 BOOSTED_FILE = "boosted.joblib"  # the gradient-boosted trees, when it uses them
 SCALERS_FILE = "scalers.json"  # scalers, the candidates' shares per lead day, the band, the calendar
-# 3: a Forecaster with per-lead-day shares; 2: one kind (an LSTM/trees blend weight); 1: an LSTM only.
-# Formats 1 and 2 still load (their shares are the same on every day).
-ARTIFACT_FORMAT = 3
+# 4: with the series whose public holidays are rest days (`holiday_keys`); 3: a Forecaster with per-lead-day
+# shares; 2: one kind (an LSTM/trees blend weight); 1: an LSTM only. Formats 1-3 still load (their shares
+# are the same on every day before 3; before 4 the holidays of `holiday_country` apply to every series).
+ARTIFACT_FORMAT = 4
 
 
 @dataclass
@@ -75,6 +76,7 @@ def save_artifact(version: ModelVersion, result: FitResult) -> None:
         "band": forecaster.band,
         "band_spread": forecaster.band_spread,
         "holiday_country": forecaster.holiday_country,
+        "holiday_keys": forecaster.holiday_keys,
         "exog_columns": forecaster.exog_columns,
         "scalers": {key: [scaler.loc, scaler.scale] for key, scaler in result.scalers.items()},
     }
@@ -129,6 +131,7 @@ def load(version: ModelVersion) -> LoadedModel:
             band=[[float(low), float(high)] for low, high in payload.get("band", [])],
             band_spread=float(payload.get("band_spread", 1.0)),
             holiday_country=str(payload.get("holiday_country", "")),
+            holiday_keys=[str(key) for key in payload.get("holiday_keys", scalers)],
             exog_columns=[str(name) for name in payload.get("exog_columns", [])],
         )
         if "lstm" in serving:
