@@ -31,6 +31,8 @@ from bench.lib.eventlogs_setup import (
 
 BATCH = 1000
 BATCHES = int(os.environ.get("BENCH_BATCHES", "40"))
+# A stuck worker (a lost task, a crash) fails the run instead of hanging it; 40 batches take seconds.
+WORKERS_TIMEOUT_SECONDS = 600
 
 
 def archive_batches(records: list[dict[str, object]]) -> list[str]:
@@ -73,7 +75,12 @@ def run_workers(env: dict[str, str], ids: list[str], workers: int) -> float:
         app.send_task("eventlogs.enrich_batch", args=[batch_id], queue="events")
     procs = start_events_workers(env, workers, "bench")
     try:
-        while Batch.objects.filter(status="enriched").count() < len(ids):
+        deadline = time.monotonic() + WORKERS_TIMEOUT_SECONDS
+        while (enriched := Batch.objects.filter(status="enriched").count()) < len(ids):
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"{workers} worker(s) enriched {enriched} of {len(ids)} batches in {WORKERS_TIMEOUT_SECONDS} s"
+                )
             time.sleep(0.2)
         done = Batch.objects.filter(pk__in=ids)
         times = sorted(at for at in done.values_list("enriched_at", flat=True) if at is not None)
