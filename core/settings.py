@@ -400,8 +400,11 @@ SENSORS_RETENTION_DAYS = env.int("SENSORS_RETENTION_DAYS", default=365)
 # --- anomaly
 # Clean minutes after which an anomaly event closes (fewer: more flapping events; more: late "resolved").
 ANOMALY_CLEAN_MINUTES = env.int("ANOMALY_CLEAN_MINUTES", default=10)
-# Detection evaluates the minute this many minutes ago, so readings still in the bridge's batch are stored.
-ANOMALY_DETECT_DELAY_MINUTES = env.int("ANOMALY_DETECT_DELAY_MINUTES", default=1)
+# Detection evaluates the minute that began this many minutes ago. A device reports the minute it measured
+# once that minute is over (the simulator at hh:mm+1:00), and beat starts detection at second 0: with 1,
+# minute M was evaluated at M+1:00.02 before its readings arrived, and under `make run` every live minute
+# of every sensor came out "no_data" (nothing judged). 2 leaves the readings a whole minute to arrive.
+ANOMALY_DETECT_DELAY_MINUTES = env.int("ANOMALY_DETECT_DELAY_MINUTES", default=2)
 # Minutes a run looks back for minutes nobody evaluated (a stalled worker): each is evaluated once, late.
 ANOMALY_CATCHUP_MINUTES = env.int("ANOMALY_CATCHUP_MINUTES", default=15)
 # The detection lock's lifetime: above the task's hard time limit (55 s), so it never expires mid-run.

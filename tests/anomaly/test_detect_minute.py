@@ -167,7 +167,7 @@ def test_late_minutes_are_caught_up_once_in_order(
     criteria: CriteriaVersion, readings: Callable[..., pd.DataFrame]
 ) -> None:
     readings()
-    now = MINUTE + timedelta(minutes=1, seconds=20)  # target minute: MINUTE (delay 1)
+    now = MINUTE + timedelta(minutes=detect.settings.ANOMALY_DETECT_DELAY_MINUTES, seconds=20)  # target: MINUTE
     detect.detect_minute(MINUTE - timedelta(minutes=5))
     results = detect.run_detection(now)
     minutes = [r.minute for r in results]

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from anomaly.models import AnomalyEvent, CriteriaVersion, DetectionRun
@@ -37,7 +38,7 @@ def test_overlapping_runs_on_two_worker_processes_evaluate_each_minute_once(
 ) -> None:
     readings(faults=[Fault("spike", "003", MINUTE, MINUTE + timedelta(minutes=1))])
     celery_worker(queues="detect", concurrency=2)  # only the detect queue: routing by name prefix is tested too
-    now = (MINUTE + timedelta(minutes=1, seconds=5)).isoformat()
+    now = (MINUTE + timedelta(minutes=settings.ANOMALY_DETECT_DELAY_MINUTES, seconds=5)).isoformat()  # target: MINUTE
     first, second = (app.send_task("anomaly.detect_minute", args=[now]) for _ in range(2))
     evaluated = first.get(timeout=120) + second.get(timeout=120)
     assert sorted(run["minute"] for run in evaluated) == sorted(
