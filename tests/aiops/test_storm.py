@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from aiops.models import Incident, IncidentStatus
 from anomaly.models import AnomalyEvent, DetectionRun
@@ -68,14 +69,16 @@ def test_two_minute_database_cut_is_one_incident_and_one_message(
     celery_worker(queues="default,detect", concurrency=2, env=overrides)
 
     # Normal operation first: every sensor's minute arrives, the host samples, nothing fires. Beat starts once
-    # every sensor has reported the minute before the current one: its first detection (at once or at the next
-    # minute) evaluates a minute every sensor reported, not one before a registered sensor's first reading
-    # (rightly a gap; on a loaded machine the device's first frames can come a minute late).
-    def previous_minute_reported() -> bool:
-        previous = datetime.now(tz=UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
-        return Reading.objects.filter(ts=previous).values("sensor").distinct().count() == SENSORS
+    # every sensor has reported the minute detection evaluates now (the one that began
+    # ANOMALY_DETECT_DELAY_MINUTES ago): its first detection (at once or at the next minute) evaluates a minute
+    # every sensor reported, not one before a registered sensor's first reading (rightly a gap; on a loaded
+    # machine the device's first frames can come a minute late).
+    def target_minute_reported() -> bool:
+        delay = timedelta(minutes=settings.ANOMALY_DETECT_DELAY_MINUTES)
+        target = datetime.now(tz=UTC).replace(second=0, microsecond=0) - delay
+        return Reading.objects.filter(ts=target).values("sensor").distinct().count() == SENSORS
 
-    wait_for(previous_minute_reported, timeout=180, interval=1, what="a minute reported by every sensor")
+    wait_for(target_minute_reported, timeout=240, interval=1, what="a minute reported by every sensor")
     start_process("beat", "-m", "celery", "-A", "core", "beat", "--loglevel", "INFO", env=overrides)
     wait_for(HostSample.objects.exists, timeout=60, interval=1, what="host samples")
     wait_for(DetectionRun.objects.exists, timeout=90, interval=1, what="a detection minute")
