@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from aiops.models import Incident, IncidentStatus
 from anomaly.models import AnomalyEvent, DetectionRun
@@ -47,6 +46,10 @@ def test_two_minute_database_cut_is_one_incident_and_one_message(
     overrides = {
         # no catch-up of the minutes before the test began (sensors without readings then would be gaps)
         "ANOMALY_CATCHUP_MINUTES": "1",
+        # The device below reports 20 s into each minute, so the minute that has just ended is complete at
+        # second 0. (With the default 2, the minutes of the cut are evaluated after the bridge's back-fill,
+        # so the cut makes no gap at all: the storm this test needs would not happen.)
+        "ANOMALY_DETECT_DELAY_MINUTES": "1",
         "ALERT_WEBHOOK_URL": f"{webhook.url}/hook", "SLACK_WEBHOOK_URL": "", "ANOMALY_GAP_MINUTES": "1",
         "ANOMALY_CLEAN_MINUTES": "1", "AIOPS_GROUP_WAIT_SECONDS": "20", "ANOMALY_ALERT_FRAMES": "false",
         "MONITORING_AGENT_INTERVAL": "1", "MONITORING_AGENT_BATCH_SIZE": "2", "MONITORING_AGENT_FLUSH_SECONDS": "2",
@@ -74,7 +77,7 @@ def test_two_minute_database_cut_is_one_incident_and_one_message(
     # every sensor reported, not one before a registered sensor's first reading (rightly a gap; on a loaded
     # machine the device's first frames can come a minute late).
     def target_minute_reported() -> bool:
-        delay = timedelta(minutes=settings.ANOMALY_DETECT_DELAY_MINUTES)
+        delay = timedelta(minutes=int(overrides["ANOMALY_DETECT_DELAY_MINUTES"]))
         target = datetime.now(tz=UTC).replace(second=0, microsecond=0) - delay
         return Reading.objects.filter(ts=target).values("sensor").distinct().count() == SENSORS
 
